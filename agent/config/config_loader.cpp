@@ -1,0 +1,97 @@
+#include "config/config_loader.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+#include <yaml-cpp/yaml.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <exception>
+#include <new>
+#include <vector>
+
+#include "common/unique_fd.h"
+#include "config/decode.h"
+#include "config/diagnostics.h"
+#include "config/limits.h"
+#include "config/validate.h"
+#include "config/yaml_load.h"
+#include "config/yaml_reader.h"
+
+// Generated from examples/demo.yaml by embed_file() in agent/CMakeLists.txt.
+extern const char nm_embedded_example_config[];
+extern const unsigned long nm_embedded_example_config_size;
+
+namespace nodemesh::config {
+namespace {
+
+Result<state::Snapshot> parseChecked(std::string_view yamlText, const std::string& sourceName) {
+  Diagnostics diag(sourceName);
+  if (yamlText.size() > kMaxConfigBytes) {
+    diag.addGeneral(0, 0, "config is " + std::to_string(yamlText.size()) + " bytes; the limit is " +
+                              std::to_string(kMaxConfigBytes));
+    return diag.toError();
+  }
+  std::vector<YAML::Node> docs = loadYamlDocuments(yamlText, diag);
+  if (!diag.empty()) return diag.toError();
+  if (docs.empty() || !present(docs.front())) {
+    diag.addGeneral(0, 0, "document is empty; expected a map with 'node' (and optionally 'workloads', 'services')");
+    return diag.toError();
+  }
+  if (docs.size() > 1) {
+    diag.addGeneral(0, 0, "contains " + std::to_string(docs.size()) +
+                              " YAML documents ('---'); a config is exactly one document");
+    return diag.toError();
+  }
+  Decoded decoded = decodeDocument(docs.front(), diag);
+  if (!diag.full()) validateSnapshot(decoded, diag);
+  if (!diag.empty()) return diag.toError();
+
+  state::Snapshot snapshot = std::move(decoded.snapshot);
+  snapshot.version = 0;
+  snapshot.source = sourceName;
+  std::stable_sort(snapshot.services.begin(), snapshot.services.end(),
+                   [](const state::Service& a, const state::Service& b) {
+                     return a.qualifiedName() < b.qualifiedName();
+                   });
+  return snapshot;
+}
+
+}  // namespace
+
+Result<state::Snapshot> parseConfig(std::string_view yamlText, const std::string& sourceName) {
+  try {
+    return parseChecked(yamlText, sourceName);
+  } catch (const std::bad_alloc&) {
+    return Error{sourceName + ": out of memory while parsing the config", ENOMEM};
+  } catch (const std::exception& e) {
+    return Error{sourceName + ": internal error while parsing the config: " + e.what(), 0};
+  } catch (...) {
+    return Error{sourceName + ": internal error while parsing the config", 0};
+  }
+}
+
+Result<state::Snapshot> loadConfigFile(const std::string& path) {
+  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd) return Error::sys("opening config " + path);
+  std::string text;
+  char buf[64 * 1024];
+  for (;;) {
+    ssize_t n = ::read(fd.get(), buf, sizeof buf);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return Error::sys("reading config " + path);
+    }
+    if (n == 0) break;
+    text.append(buf, static_cast<std::size_t>(n));
+    // Stop early on something huge (or endless, like /dev/zero); parseConfig reports the size.
+    if (text.size() > kMaxConfigBytes) break;
+  }
+  return parseConfig(text, path);
+}
+
+std::string_view embeddedExampleConfig() {
+  return {nm_embedded_example_config, static_cast<std::size_t>(nm_embedded_example_config_size)};
+}
+
+}  // namespace nodemesh::config

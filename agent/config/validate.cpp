@@ -1,0 +1,141 @@
+#include "config/validate.h"
+
+#include <map>
+#include <set>
+#include <string>
+#include <tuple>
+
+#include "config/limits.h"
+#include "config/names.h"
+
+namespace nodemesh::config {
+namespace {
+
+using state::Service;
+
+std::string portText(std::uint16_t port, state::Protocol proto) {
+  return std::to_string(port) + "/" + state::toString(proto);
+}
+
+void validateWorkloads(const Decoded& d, Diagnostics& diag) {
+  const state::Snapshot& s = d.snapshot;
+  bool nodeCgroupOk = !s.servedCgroup.empty() && checkCgroupPath(s.servedCgroup).empty();
+  std::map<std::string, std::string> seen;  // cgroup -> path of the first workload using it
+  for (std::size_t i = 0; i < s.workloads.size() && !diag.full(); ++i) {
+    const state::Workload& w = s.workloads[i];
+    const WorkloadSite& site = d.sites.workloads[i];
+    if (w.cgroup.empty() || !checkCgroupPath(w.cgroup).empty()) continue;  // already reported
+    if (nodeCgroupOk && !cgroupWithin(w.cgroup, s.servedCgroup)) {
+      diag.add(site.cgroup, "must be node.cgroup (" + s.servedCgroup + ") or below it, got " + quoted(w.cgroup) +
+                                "; the hooks only see processes in that subtree");
+    }
+    auto [it, inserted] = seen.emplace(w.cgroup, site.item.path);
+    if (!inserted) diag.add(site.cgroup, "cgroup " + quoted(w.cgroup) + " is already used by " + it->second);
+  }
+}
+
+void validatePorts(const Service& svc, const ServiceSite& site, Diagnostics& diag) {
+  std::map<std::string, std::size_t> names;
+  std::map<std::pair<std::uint16_t, state::Protocol>, std::size_t> numbers;
+  for (std::size_t i = 0; i < svc.ports.size(); ++i) {
+    const state::ServicePort& p = svc.ports[i];
+    const Location& at = site.ports[i];
+    if (site.portsWritten > 1 && p.name.empty()) {
+      diag.add({at.path + ".name", at.line, at.column},
+               "is required when a service has more than one port (it tells them apart)");
+    }
+    if (!p.name.empty()) {
+      auto [it, inserted] = names.emplace(p.name, i);
+      if (!inserted) {
+        diag.add({at.path + ".name", at.line, at.column},
+                 "port name " + quoted(p.name) + " is already used by " + site.ports[it->second].path);
+      }
+    }
+    auto [it, inserted] = numbers.emplace(std::make_pair(p.port, p.protocol), i);
+    if (!inserted) {
+      diag.add(at, "port " + portText(p.port, p.protocol) + " is already listed as " + site.ports[it->second].path);
+    }
+  }
+}
+
+void validateVipFamilies(const Service& svc, const ServiceSite& site, Diagnostics& diag) {
+  if (svc.vips.size() == 2 && svc.vips[0].family() == svc.vips[1].family()) {
+    diag.add(site.vips[1], std::string("a service has at most one VIP per address family; ") +
+                               (svc.vips[1].isV4() ? "IPv4" : "IPv6") + " is already " + svc.vips[0].toString());
+  }
+}
+
+void validateEndpoints(const Service& svc, const ServiceSite& site, Diagnostics& diag) {
+  // The port a connection would go to; 0 when the service has several ports
+  // (then the address alone identifies the endpoint).
+  std::uint16_t singleTarget = svc.ports.size() == 1 && site.portsWritten == 1 ? svc.ports[0].targetPort : 0;
+  std::map<std::pair<state::IpAddress, std::uint16_t>, std::size_t> seen;
+  for (std::size_t i = 0; i < svc.endpoints.size() && !diag.full(); ++i) {
+    const state::Endpoint& ep = svc.endpoints[i];
+    const EndpointSite& at = site.endpoints[i];
+    if (ep.port && site.portsWritten > 1) {
+      diag.add(at.port, "an endpoint may only set port when the service has exactly one port; this service has " +
+                            std::to_string(site.portsWritten) +
+                            ", so it would be ambiguous which one it overrides (set targetPort on each port instead)");
+    }
+    std::uint16_t port = ep.port.value_or(singleTarget);
+    auto [it, inserted] = seen.emplace(std::make_pair(ep.address, port), i);
+    if (!inserted) {
+      std::string what = port != 0 ? ep.address.toString() + " port " + std::to_string(port) : ep.address.toString();
+      diag.add(at.item, "duplicate endpoint " + what + "; already listed as " + site.endpoints[it->second].item.path);
+    }
+  }
+}
+
+// Services are unique by (namespace, name); a VIP+port+protocol belongs to one service.
+void validateAcrossServices(const Decoded& d, Diagnostics& diag) {
+  const auto& services = d.snapshot.services;
+  std::map<std::pair<std::string, std::string>, std::size_t> names;
+  std::map<std::tuple<state::IpAddress, std::uint16_t, state::Protocol>, std::size_t> frontends;
+  std::size_t frontendCount = 0;
+  for (std::size_t i = 0; i < services.size() && !diag.full(); ++i) {
+    const Service& svc = services[i];
+    const ServiceSite& site = d.sites.services[i];
+    if (!svc.name.empty() && !svc.ns.empty()) {
+      auto [it, inserted] = names.emplace(std::make_pair(svc.ns, svc.name), i);
+      if (!inserted) {
+        diag.add(site.name, "service " + svc.qualifiedName() + " is already defined by " +
+                                d.sites.services[it->second].item.path);
+      }
+    }
+    frontendCount += svc.vips.size() * svc.ports.size();
+    for (std::size_t v = 0; v < svc.vips.size(); ++v) {
+      for (std::size_t p = 0; p < svc.ports.size() && !diag.full(); ++p) {
+        const state::ServicePort& port = svc.ports[p];
+        auto key = std::make_tuple(svc.vips[v], port.port, port.protocol);
+        auto [it, inserted] = frontends.emplace(key, i);
+        if (!inserted && it->second != i) {
+          diag.add(site.ports[p], "VIP " + svc.vips[v].toString() + " port " + portText(port.port, port.protocol) +
+                                      " is already used by service " + services[it->second].qualifiedName() + " (" +
+                                      d.sites.services[it->second].item.path + ")");
+        }
+      }
+    }
+  }
+  if (frontendCount > kMaxFrontends) {
+    diag.add(d.sites.serviceList, "services define " + std::to_string(frontendCount) +
+                                      " VIP/port combinations; at most " + std::to_string(kMaxFrontends) +
+                                      " are supported");
+  }
+}
+
+}  // namespace
+
+void validateSnapshot(const Decoded& decoded, Diagnostics& diag) {
+  validateWorkloads(decoded, diag);
+  for (std::size_t i = 0; i < decoded.snapshot.services.size() && !diag.full(); ++i) {
+    const Service& svc = decoded.snapshot.services[i];
+    const ServiceSite& site = decoded.sites.services[i];
+    validatePorts(svc, site, diag);
+    validateVipFamilies(svc, site, diag);
+    validateEndpoints(svc, site, diag);
+  }
+  validateAcrossServices(decoded, diag);
+}
+
+}  // namespace nodemesh::config

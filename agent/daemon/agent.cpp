@@ -1,0 +1,91 @@
+#include "daemon/agent.h"
+
+#include <spdlog/spdlog.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <filesystem>
+
+#include "common/system_paths.h"
+#include "config/config_loader.h"
+#include "datapath/sync_plan.h"
+
+namespace nodemesh::daemon {
+
+Agent::Agent(AgentOptions options) : options_(std::move(options)), started_(std::chrono::steady_clock::now()) {}
+
+Agent::~Agent() = default;
+
+Result<state::Snapshot> Agent::readConfig() const {
+  if (options_.configPath) return config::loadConfigFile(*options_.configPath);
+  return config::parseConfig(config::embeddedExampleConfig(), "embedded example config");
+}
+
+Status Agent::start() {
+  kernel_ = probeKernel();
+  auto mount = discoverCgroup2Mount();
+  if (!mount) return mount.error();
+  cgroupMount_ = *mount;
+  if (auto st = ensureBpffs(bpffs_); !st) return st;
+  if (options_.pinRoot.rfind(bpffs_ + "/", 0) != 0)
+    return Error{"--pin-root " + options_.pinRoot + " must be inside the bpffs at " + bpffs_};
+
+  auto snapshot = readConfig();
+  if (!snapshot) return snapshot.error().wrap("initial config rejected");
+
+  auto lb = datapath::SocketLb::load(options_.pinRoot);
+  if (!lb) return lb.error();
+  {
+    std::lock_guard lock(mu_);
+    lb_ = std::move(*lb);
+  }
+  spdlog::info("datapath loaded; maps and links pinned under {}", options_.pinRoot);
+  return applySnapshot(std::move(*snapshot));
+}
+
+Status Agent::reload() {
+  auto snapshot = readConfig();
+  Status st = snapshot ? applySnapshot(std::move(*snapshot)) : Status(snapshot.error());
+  std::lock_guard lock(mu_);
+  if (!st) {
+    lastReloadError_ = st.error().message;
+    spdlog::error("config rejected, still serving config version {}:\n{}", snapshot_ ? snapshot_->version : 0,
+                  st.error().message);
+  } else {
+    lastReloadError_.reset();
+  }
+  return st;
+}
+
+Status Agent::applySnapshot(state::Snapshot snapshot) {
+  auto desired = datapath::desiredFromSnapshot(snapshot);
+  if (!desired) return desired.error().wrap(snapshot.source);
+
+  std::lock_guard lock(mu_);
+  const std::string cgroupPath = cgroupMount_ + (snapshot.servedCgroup == "/" ? "" : snapshot.servedCgroup);
+  if (attachedCgroup_ != cgroupPath) {
+    std::error_code ec;
+    if (std::filesystem::create_directories(cgroupPath, ec))
+      spdlog::info("created served cgroup {}", cgroupPath);
+    if (ec) return Error{"creating served cgroup " + cgroupPath + ": " + ec.message(), ec.value()};
+    if (auto st = lb_->attach(cgroupPath, snapshot.servedCgroup); !st) return st;
+    attachedCgroup_ = cgroupPath;
+    spdlog::info("socket-LB hooks attached to cgroup {}", cgroupPath);
+  }
+
+  auto installed = lb_->readInstalled();
+  if (!installed) return installed.error();
+  auto plan = datapath::planSync(*installed, *desired);
+  if (!plan) return plan.error();
+  if (auto st = lb_->apply(*plan); !st) return st.error().wrap("applying " + snapshot.source + " to the maps");
+
+  snapshot.version = nextVersion_++;
+  spdlog::info("config version {} from {} applied: {} map writes; services +{} ~{} -{}; backends +{} -{}",
+               snapshot.version, snapshot.source, plan->ops.size(), plan->servicesAdded, plan->servicesChanged,
+               plan->servicesRemoved, plan->backendsAdded, plan->backendsRemoved);
+  snapshot_ = std::make_shared<const state::Snapshot>(std::move(snapshot));
+  desired_ = std::move(*desired);
+  return {};
+}
+
+}  // namespace nodemesh::daemon

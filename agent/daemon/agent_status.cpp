@@ -1,0 +1,97 @@
+// The admin API's view of the agent (docs/ADMIN-API.md is the contract).
+#include <netinet/in.h>
+#include <unistd.h>
+
+#include "daemon/agent.h"
+
+namespace nodemesh::daemon {
+namespace {
+
+using nlohmann::json;
+
+json kernelJson(const KernelInfo& k, const std::string& cgroupMount, const std::string& bpffs) {
+  json features = json::array();
+  for (const auto& f : k.features) features.push_back({{"name", f.name}, {"available", f.available}, {"detail", f.detail}});
+  return {{"release", k.release}, {"cgroup2Mount", cgroupMount}, {"bpffs", bpffs}, {"features", features}};
+}
+
+}  // namespace
+
+json Agent::statusJson() const {
+  std::lock_guard lock(mu_);
+  const double uptime = std::chrono::duration<double>(std::chrono::steady_clock::now() - started_).count();
+  json agent = {{"version", NM_VERSION},
+                {"node", snapshot_ ? snapshot_->nodeName : ""},
+                {"pid", ::getpid()},
+                {"uptimeSeconds", uptime},
+                {"configSource", snapshot_ ? snapshot_->source : ""},
+                {"configVersion", snapshot_ ? snapshot_->version : 0},
+                {"lastReloadError", lastReloadError_ ? json(*lastReloadError_) : json(nullptr)}};
+
+  json programs = json::array();
+  json maps = json::array();
+  json services = json::array();
+  std::size_t backends = 0;
+  if (lb_) {
+    for (const auto& p : lb_->programs())
+      programs.push_back({{"hook", p.hook}, {"cgroup", p.cgroup}, {"programId", p.programId}, {"linkId", p.linkId}, {"pin", p.pin}});
+    for (const auto& m : lb_->mapFill())
+      maps.push_back({{"name", m.name}, {"entries", m.entries ? json(*m.entries) : json(nullptr)}, {"maxEntries", m.maxEntries}});
+    auto stats = lb_->readStats();
+    for (const auto& [key, svc] : desired_) {
+      nm_service_stats s{};
+      if (stats) {
+        if (auto it = stats->find(key); it != stats->end()) s = it->second;
+      }
+      services.push_back({{"name", svc.name},
+                          {"vip", datapath::addressOf(key.addr, key.family).toString()},
+                          {"port", datapath::hostPort(key.port)},
+                          {"protocol", key.proto == IPPROTO_UDP ? std::string("udp") : std::string("tcp")},
+                          {"lb", state::toString(svc.algo)},
+                          {"backends", svc.backendCount},
+                          {"readyBackends", svc.readyCount},
+                          {"connections", s.connections},
+                          {"datagrams", s.datagrams},
+                          {"noBackend", s.no_backend}});
+    }
+    if (auto installed = lb_->readInstalled()) backends = installed->backends.size();
+  }
+  json counts = {{"services", snapshot_ ? snapshot_->services.size() : 0},
+                 {"servicePorts", desired_.size()},
+                 {"backends", backends},
+                 {"workloads", snapshot_ ? snapshot_->workloads.size() : 0}};
+  return {{"agent", agent},
+          {"kernel", kernelJson(kernel_, cgroupMount_, bpffs_)},
+          {"programs", programs},
+          {"maps", maps},
+          {"counts", counts},
+          {"services", services}};
+}
+
+json Agent::servicesJson() const {
+  std::lock_guard lock(mu_);
+  json services = json::array();
+  if (!snapshot_) return {{"services", services}};
+  for (const auto& svc : snapshot_->services) {
+    json vips = json::array();
+    for (const auto& v : svc.vips) vips.push_back(v.toString());
+    json ports = json::array();
+    for (const auto& p : svc.ports)
+      ports.push_back({{"name", p.name}, {"port", p.port}, {"protocol", state::toString(p.protocol)}, {"targetPort", p.targetPort}});
+    json endpoints = json::array();
+    for (const auto& e : svc.endpoints) {
+      json ep = {{"address", e.address.toString()}, {"weight", e.weight}, {"ready", e.ready}, {"node", e.node}};
+      if (e.port) ep["port"] = *e.port;
+      endpoints.push_back(std::move(ep));
+    }
+    services.push_back({{"name", svc.qualifiedName()},
+                        {"mode", state::toString(svc.mode)},
+                        {"lb", state::toString(svc.lb)},
+                        {"vips", vips},
+                        {"ports", ports},
+                        {"endpoints", endpoints}});
+  }
+  return {{"services", services}};
+}
+
+}  // namespace nodemesh::daemon

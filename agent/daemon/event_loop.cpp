@@ -1,0 +1,95 @@
+#include "daemon/event_loop.h"
+
+#include <poll.h>
+#include <signal.h>
+#include <spdlog/spdlog.h>
+#include <sys/inotify.h>
+#include <sys/signalfd.h>
+
+#include <cstring>
+#include <filesystem>
+
+#include "common/unique_fd.h"
+
+namespace nodemesh::daemon {
+namespace {
+
+sigset_t controlSignals() {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGHUP);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGTERM);
+  return set;
+}
+
+// Bursts of writes (truncate + write + rename) settle for this long before
+// one reload, so a half-written file is not read.
+constexpr int kDebounceMs = 200;
+
+}  // namespace
+
+Status blockControlSignals() {
+  sigset_t set = controlSignals();
+  if (int err = pthread_sigmask(SIG_BLOCK, &set, nullptr); err != 0) return Error::sys("blocking signals", err);
+  return {};
+}
+
+Status runEventLoop(const std::optional<std::string>& configPath, const LoopCallbacks& callbacks) {
+  sigset_t set = controlSignals();
+  UniqueFd sigFd(::signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK));
+  if (!sigFd) return Error::sys("signalfd");
+
+  UniqueFd watchFd;
+  std::string watchedName;
+  if (configPath) {
+    std::filesystem::path p = std::filesystem::absolute(*configPath);
+    watchedName = p.filename().string();
+    watchFd.reset(::inotify_init1(IN_CLOEXEC | IN_NONBLOCK));
+    if (!watchFd) return Error::sys("inotify_init1");
+    const auto dir = p.parent_path().string();
+    if (::inotify_add_watch(watchFd.get(), dir.c_str(), IN_CLOSE_WRITE | IN_MOVED_TO | IN_CREATE | IN_DELETE) < 0)
+      return Error::sys("watching " + dir + " for config changes");
+  }
+
+  bool pending = false;
+  while (true) {
+    pollfd fds[2] = {{sigFd.get(), POLLIN, 0}, {watchFd.get(), POLLIN, 0}};
+    const int n = ::poll(fds, watchFd ? 2 : 1, pending ? kDebounceMs : -1);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return Error::sys("poll in the control loop");
+    }
+    if (n == 0 && pending) {
+      pending = false;
+      spdlog::info("config file changed; reloading");
+      callbacks.reload();
+      continue;
+    }
+    if (fds[0].revents & POLLIN) {
+      signalfd_siginfo si{};
+      while (::read(sigFd.get(), &si, sizeof si) == static_cast<ssize_t>(sizeof si)) {
+        if (si.ssi_signo == SIGHUP) {
+          spdlog::info("SIGHUP: reloading config");
+          callbacks.reload();
+        } else {
+          spdlog::info("signal {}: stopping; the datapath stays pinned and keeps serving", strsignal(si.ssi_signo));
+          return {};
+        }
+      }
+    }
+    if (watchFd && (fds[1].revents & POLLIN)) {
+      alignas(inotify_event) char buf[4096];
+      ssize_t len;
+      while ((len = ::read(watchFd.get(), buf, sizeof buf)) > 0) {
+        for (char* p = buf; p < buf + len;) {
+          auto* ev = reinterpret_cast<inotify_event*>(p);
+          if (ev->len && watchedName == ev->name && !(ev->mask & IN_DELETE)) pending = true;
+          p += sizeof(inotify_event) + ev->len;
+        }
+      }
+    }
+  }
+}
+
+}  // namespace nodemesh::daemon

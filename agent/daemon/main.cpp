@@ -1,0 +1,94 @@
+// nodemesh-agent: the per-node daemon.
+#include <spdlog/spdlog.h>
+
+#include <CLI/CLI.hpp>
+#include <iostream>
+
+#include "admin/admin_server.h"
+#include "config/config_loader.h"
+#include "daemon/agent.h"
+#include "daemon/event_loop.h"
+#include "datapath/socket_lb.h"
+
+using namespace nodemesh;
+
+namespace {
+
+admin::Response route(const daemon::Agent& agent, std::string_view method, std::string_view path) {
+  if (method != "GET") return {405, R"({"error":"only GET is supported"})"};
+  if (path == "/v1/status") return {200, agent.statusJson().dump()};
+  if (path == "/v1/services") return {200, agent.servicesJson().dump()};
+  return {404, nlohmann::json{{"error", "unknown path " + std::string(path) + "; try /v1/status or /v1/services"}}.dump()};
+}
+
+int checkConfig(const std::optional<std::string>& path) {
+  auto snapshot = path ? config::loadConfigFile(*path)
+                       : config::parseConfig(config::embeddedExampleConfig(), "embedded example config");
+  if (!snapshot) {
+    std::cerr << snapshot.error().message << "\n";
+    return 1;
+  }
+  std::cout << snapshot->source << ": valid (" << snapshot->services.size() << " services, "
+            << snapshot->workloads.size() << " workloads)\n";
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"nodemesh-agent: per-node service-mesh dataplane (eBPF socket load balancing)"};
+  daemon::AgentOptions opts;
+  std::string config;
+  bool cleanup = false, check = false, printExample = false;
+  std::string logLevel = "info";
+  app.add_option("-c,--config", config, "YAML config file (default: the embedded example topology)");
+  app.add_option("--pin-root", opts.pinRoot, "bpffs directory for pinned maps and links")->capture_default_str();
+  app.add_option("--admin-socket", opts.adminSocket, "UNIX socket of the admin API")->capture_default_str();
+  app.add_option("--log-level", logLevel, "trace|debug|info|warn|error")->capture_default_str();
+  app.add_flag("--cleanup", cleanup, "detach every program and remove every pin this agent installed, then exit");
+  app.add_flag("--check-config", check, "validate the config and exit");
+  app.add_flag("--print-example-config", printExample, "print the embedded example config and exit");
+  app.add_flag_callback("--version", [] { std::cout << "nodemesh-agent " NM_VERSION "\n"; std::exit(0); }, "print the version");
+  CLI11_PARSE(app, argc, argv);
+
+  spdlog::set_level(spdlog::level::from_str(logLevel));
+  spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ %v");
+  if (!config.empty()) opts.configPath = config;
+
+  if (printExample) {
+    std::cout << config::embeddedExampleConfig();
+    return 0;
+  }
+  if (check) return checkConfig(opts.configPath);
+  if (cleanup) {
+    if (auto st = datapath::SocketLb::removePins(opts.pinRoot); !st) {
+      spdlog::error("cleanup: {}", st.error().message);
+      return 1;
+    }
+    spdlog::info("cleanup: removed every pin under {}; the hooks are detached", opts.pinRoot);
+    return 0;
+  }
+
+  if (auto st = daemon::blockControlSignals(); !st) {
+    spdlog::error("{}", st.error().message);
+    return 1;
+  }
+  daemon::Agent agent(opts);
+  if (auto st = agent.start(); !st) {
+    spdlog::error("cannot start: {}", st.error().message);
+    return 1;
+  }
+  auto server = admin::AdminServer::start(
+      opts.adminSocket, [&agent](std::string_view method, std::string_view path) { return route(agent, method, path); });
+  if (!server) {
+    spdlog::error("admin API: {}", server.error().message);
+    return 1;
+  }
+  spdlog::info("nodemesh-agent {} serving; admin API on {}", NM_VERSION, opts.adminSocket);
+  auto st = daemon::runEventLoop(opts.configPath, {.reload = [&agent] { (void)agent.reload(); }});
+  if (!st) {
+    spdlog::error("{}", st.error().message);
+    return 1;
+  }
+  return 0;
+}

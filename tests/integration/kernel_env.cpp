@@ -1,0 +1,332 @@
+#include "kernel_env.h"
+
+#include <arpa/inet.h>
+#include <bpf/bpf.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <array>
+#include <chrono>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "common/system_paths.h"
+
+namespace nodemesh::testing {
+namespace {
+
+std::string cgroupRoot() {
+  auto m = discoverCgroup2Mount();
+  return m ? *m : "/sys/fs/cgroup";
+}
+
+bool fillAddr(const std::string& ip, std::uint16_t port, sockaddr_storage& ss, socklen_t& len) {
+  std::memset(&ss, 0, sizeof ss);
+  auto* v4 = reinterpret_cast<sockaddr_in*>(&ss);
+  auto* v6 = reinterpret_cast<sockaddr_in6*>(&ss);
+  if (inet_pton(AF_INET, ip.c_str(), &v4->sin_addr) == 1) {
+    v4->sin_family = AF_INET;
+    v4->sin_port = htons(port);
+    len = sizeof *v4;
+    return true;
+  }
+  if (inet_pton(AF_INET6, ip.c_str(), &v6->sin6_addr) == 1) {
+    v6->sin6_family = AF_INET6;
+    v6->sin6_port = htons(port);
+    len = sizeof *v6;
+    return true;
+  }
+  return false;
+}
+
+std::string addrText(const sockaddr_storage& ss) {
+  char buf[INET6_ADDRSTRLEN] = {};
+  if (ss.ss_family == AF_INET) {
+    auto* v4 = reinterpret_cast<const sockaddr_in*>(&ss);
+    inet_ntop(AF_INET, &v4->sin_addr, buf, sizeof buf);
+    return std::string(buf) + ":" + std::to_string(ntohs(v4->sin_port));
+  }
+  auto* v6 = reinterpret_cast<const sockaddr_in6*>(&ss);
+  inet_ntop(AF_INET6, &v6->sin6_addr, buf, sizeof buf);
+  return "[" + std::string(buf) + "]:" + std::to_string(ntohs(v6->sin6_port));
+}
+
+int boundSocket(int type, const std::string& address, std::uint16_t& port) {
+  sockaddr_storage ss;
+  socklen_t len;
+  if (!fillAddr(address, 0, ss, len)) return -1;
+  int fd = ::socket(ss.ss_family, type | SOCK_CLOEXEC, 0);
+  int one = 1;
+  ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&ss), len) != 0) {
+    ::close(fd);
+    return -1;
+  }
+  getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &len);
+  port = ntohs(ss.ss_family == AF_INET ? reinterpret_cast<sockaddr_in*>(&ss)->sin_port
+                                       : reinterpret_cast<sockaddr_in6*>(&ss)->sin6_port);
+  return fd;
+}
+
+bool waitReadable(int fd, int ms) {
+  pollfd p{fd, POLLIN, 0};
+  return ::poll(&p, 1, ms) > 0;
+}
+
+}  // namespace
+
+bool privilegedRequired() {
+  const char* v = std::getenv("NODEMESH_REQUIRE_PRIVILEGED");
+  return v && std::string(v) == "1";
+}
+
+TestCgroup::TestCgroup() {
+  static int counter = 0;
+  relative_ = "/nodemesh-test-" + std::to_string(::getpid()) + "-" + std::to_string(++counter);
+  absolute_ = cgroupRoot() + relative_;
+  std::filesystem::create_directories(absolute_ + "/client");
+}
+
+TestCgroup::~TestCgroup() {
+  // Children that ran in here have exited; rmdir fails only if one is still alive.
+  ::rmdir((absolute_ + "/client").c_str());
+  ::rmdir(absolute_.c_str());
+}
+
+TcpBackend::TcpBackend(std::string name, const std::string& address) : name_(std::move(name)) {
+  fd_ = boundSocket(SOCK_STREAM, address, port_);
+  if (fd_ < 0 || ::listen(fd_, 512) != 0) throw std::runtime_error("tcp backend bind " + address);
+  thread_ = std::thread([this] {
+    std::vector<std::thread> echoers;
+    while (!stop_) {
+      if (!waitReadable(fd_, 50)) continue;
+      int c = ::accept4(fd_, nullptr, nullptr, SOCK_CLOEXEC);
+      if (c < 0) continue;
+      std::string hello = name_ + "\n";
+      ::send(c, hello.data(), hello.size(), MSG_NOSIGNAL);
+      // Echo until the client closes (or the backend stops), for long-lived connection tests.
+      echoers.emplace_back([c, this] {
+        char buf[512];
+        while (!stop_) {
+          if (!waitReadable(c, 50)) continue;
+          ssize_t n = ::recv(c, buf, sizeof buf, 0);
+          if (n <= 0) break;
+          ::send(c, buf, n, MSG_NOSIGNAL);
+        }
+        ::close(c);
+      });
+    }
+    for (auto& t : echoers) t.join();
+  });
+}
+
+TcpBackend::~TcpBackend() {
+  stop_ = true;
+  thread_.join();
+  ::close(fd_);
+}
+
+UdpBackend::UdpBackend(std::string name, const std::string& address) : name_(std::move(name)) {
+  fd_ = boundSocket(SOCK_DGRAM, address, port_);
+  if (fd_ < 0) throw std::runtime_error("udp backend bind " + address);
+  thread_ = std::thread([this] {
+    char buf[512];
+    while (!stop_) {
+      if (!waitReadable(fd_, 50)) continue;
+      sockaddr_storage peer{};
+      socklen_t len = sizeof peer;
+      if (::recvfrom(fd_, buf, sizeof buf, 0, reinterpret_cast<sockaddr*>(&peer), &len) < 0) continue;
+      ::sendto(fd_, name_.data(), name_.size(), 0, reinterpret_cast<sockaddr*>(&peer), len);
+    }
+  });
+}
+
+UdpBackend::~UdpBackend() {
+  stop_ = true;
+  thread_.join();
+  ::close(fd_);
+}
+
+std::string runInCgroup(const std::string& cgroupDir, const std::function<std::string()>& fn, int timeoutSec) {
+  int pipefd[2];
+  if (::pipe2(pipefd, O_CLOEXEC) != 0) return "ERROR: pipe";
+  pid_t pid = ::fork();
+  if (pid == 0) {
+    ::close(pipefd[0]);
+    std::string result;
+    {
+      std::ofstream procs(cgroupDir + "/cgroup.procs");
+      procs << ::getpid() << std::flush;
+      if (!procs) result = "ERROR: cannot join cgroup " + cgroupDir;
+    }
+    if (result.empty()) result = fn();
+    const char* p = result.data();
+    std::size_t left = result.size();
+    while (left > 0) {
+      ssize_t n = ::write(pipefd[1], p, left);
+      if (n <= 0) break;
+      p += n;
+      left -= n;
+    }
+    ::_exit(0);
+  }
+  ::close(pipefd[1]);
+  std::string out;
+  char buf[4096];
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(timeoutSec);
+  while (true) {
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now()).count();
+    if (left <= 0) {
+      ::kill(pid, SIGKILL);
+      out = "ERROR: client timed out after " + std::to_string(timeoutSec) + "s; partial: " + out;
+      break;
+    }
+    if (!waitReadable(pipefd[0], static_cast<int>(left))) continue;
+    ssize_t n = ::read(pipefd[0], buf, sizeof buf);
+    if (n <= 0) break;
+    out.append(buf, n);
+  }
+  ::close(pipefd[0]);
+  ::waitpid(pid, nullptr, 0);
+  return out;
+}
+
+std::string tcpAsk(const std::string& ip, std::uint16_t port) {
+  sockaddr_storage ss;
+  socklen_t len;
+  if (!fillAddr(ip, port, ss, len)) return "ERR badaddr";
+  int fd = ::socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&ss), len) != 0) {
+    std::string e = std::string("ERR ") + strerrorname_np(errno);
+    ::close(fd);
+    return e;
+  }
+  std::string line;
+  char c;
+  while (waitReadable(fd, 5000) && ::recv(fd, &c, 1, 0) == 1 && c != '\n') line += c;
+  ::close(fd);
+  return line.empty() ? "ERR empty" : line;
+}
+
+std::string udpAsk(const std::string& ip, std::uint16_t port, std::string* from) {
+  sockaddr_storage ss;
+  socklen_t len;
+  if (!fillAddr(ip, port, ss, len)) return "ERR badaddr";
+  int fd = ::socket(ss.ss_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (::sendto(fd, "?", 1, 0, reinterpret_cast<sockaddr*>(&ss), len) != 1) {
+    std::string e = std::string("ERR ") + strerrorname_np(errno);
+    ::close(fd);
+    return e;
+  }
+  char buf[256];
+  sockaddr_storage peer{};
+  socklen_t plen = sizeof peer;
+  std::string out = "ERR timeout";
+  if (waitReadable(fd, 3000)) {
+    ssize_t n = ::recvfrom(fd, buf, sizeof buf, 0, reinterpret_cast<sockaddr*>(&peer), &plen);
+    if (n > 0) {
+      out.assign(buf, n);
+      if (from) *from = addrText(peer);
+    }
+  }
+  ::close(fd);
+  return out;
+}
+
+AgentProcess::AgentProcess(const std::string& configYaml) {
+  char tmpl[] = "/tmp/nodemesh-test-XXXXXX";
+  dir_ = ::mkdtemp(tmpl);
+  pinRoot_ = "/sys/fs/bpf/nodemesh-test-" + std::to_string(::getpid()) + "-" + dir_.substr(dir_.rfind('-') + 1);
+  socket_ = dir_ + "/admin.sock";
+  writeConfig(configYaml);
+}
+
+AgentProcess::~AgentProcess() {
+  kill(SIGTERM);
+  cleanup();
+  std::filesystem::remove_all(dir_);
+}
+
+bool AgentProcess::start() {
+  pid_ = ::fork();
+  if (pid_ == 0) {
+    int log = ::open((dir_ + "/agent.log").c_str(), O_WRONLY | O_CREAT | O_APPEND, 0600);
+    ::dup2(log, 1);
+    ::dup2(log, 2);
+    ::execl(NM_AGENT_BINARY, NM_AGENT_BINARY, "--config", configPath().c_str(), "--pin-root", pinRoot_.c_str(),
+            "--admin-socket", socket_.c_str(), nullptr);
+    ::_exit(127);
+  }
+  for (int i = 0; i < 200; ++i) {
+    if (meshctl("node status -o json").find("\"agent\"") != std::string::npos) return true;
+    int status;
+    if (::waitpid(pid_, &status, WNOHANG) == pid_) {
+      pid_ = -1;
+      return false;
+    }
+    ::usleep(50 * 1000);
+  }
+  return false;
+}
+
+void AgentProcess::kill(int sig) {
+  if (pid_ <= 0) return;
+  ::kill(pid_, sig);
+  if (sig == SIGHUP) return;
+  int status;
+  ::waitpid(pid_, &status, 0);
+  pid_ = -1;
+}
+
+void AgentProcess::writeConfig(const std::string& yaml) {
+  const std::string tmp = dir_ + "/.node.yaml.tmp";
+  {
+    std::ofstream out(tmp);
+    out << yaml;
+  }
+  std::filesystem::rename(tmp, configPath());
+}
+
+std::string AgentProcess::meshctl(const std::string& args) const {
+  return runCommand(std::string(NM_MESHCTL_BINARY) + " --socket " + socket_ + " " + args + " 2>&1");
+}
+
+std::string AgentProcess::logs() const {
+  auto text = readFile(dir_ + "/agent.log");
+  return text ? *text : "";
+}
+
+int AgentProcess::cleanup() {
+  std::string cmd = std::string(NM_AGENT_BINARY) + " --cleanup --pin-root " + pinRoot_ + " >/dev/null 2>&1";
+  return std::system(cmd.c_str());
+}
+
+int attachedPrograms(const std::string& cgroupDir, int attachType) {
+  int fd = ::open(cgroupDir.c_str(), O_RDONLY | O_DIRECTORY);
+  if (fd < 0) return -1;
+  __u32 ids[16], count = 16, flags = 0;
+  int rc = bpf_prog_query(fd, static_cast<bpf_attach_type>(attachType), 0, &flags, ids, &count);
+  ::close(fd);
+  return rc == 0 ? static_cast<int>(count) : -1;
+}
+
+std::string runCommand(const std::string& cmd) {
+  std::string out;
+  FILE* p = ::popen(cmd.c_str(), "r");
+  if (!p) return out;
+  char buf[4096];
+  std::size_t n;
+  while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
+  ::pclose(p);
+  return out;
+}
+
+}  // namespace nodemesh::testing
