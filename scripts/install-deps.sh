@@ -19,7 +19,7 @@ packages=(
   nlohmann-json3-dev libcli11-dev
   # tests and benchmarks
   googletest libgtest-dev libgmock-dev libbenchmark-dev
-  iproute2 iptables curl wrk procps psmisc util-linux
+  iproute2 iptables curl wrk nginx-light procps psmisc util-linux
 )
 
 missing=()

@@ -1,5 +1,7 @@
 #include "config/validate.h"
 
+#include <algorithm>
+
 #include <map>
 #include <set>
 #include <string>
@@ -58,10 +60,23 @@ void validatePorts(const Service& svc, const ServiceSite& site, Diagnostics& dia
   }
 }
 
+bool isV4Mapped(const state::IpAddress& ip) {
+  const auto& b = ip.bytes();
+  return !ip.isV4() && std::all_of(b.begin(), b.begin() + 10, [](auto x) { return x == 0; }) && b[10] == 0xff &&
+         b[11] == 0xff;
+}
+
 void validateVipFamilies(const Service& svc, const ServiceSite& site, Diagnostics& diag) {
   if (svc.vips.size() == 2 && svc.vips[0].family() == svc.vips[1].family()) {
     diag.add(site.vips[1], std::string("a service has at most one VIP per address family; ") +
                                (svc.vips[1].isV4() ? "IPv4" : "IPv6") + " is already " + svc.vips[0].toString());
+  }
+  // The hooks look up a v4-mapped destination as its IPv4 form, so a VIP
+  // written as ::ffff:a.b.c.d would never match anything.
+  for (std::size_t i = 0; i < svc.vips.size(); ++i) {
+    if (isV4Mapped(svc.vips[i]))
+      diag.add(site.vips[i], "an IPv4-mapped IPv6 VIP never matches; write it as IPv4 (dual-stack sockets "
+                             "dialing ::ffff:a.b.c.d are served by the IPv4 VIP)");
   }
 }
 
@@ -77,6 +92,13 @@ void validateEndpoints(const Service& svc, const ServiceSite& site, Diagnostics&
       diag.add(at.port, "an endpoint may only set port when the service has exactly one port; this service has " +
                             std::to_string(site.portsWritten) +
                             ", so it would be ambiguous which one it overrides (set targetPort on each port instead)");
+    }
+    const bool familyServed = std::any_of(svc.vips.begin(), svc.vips.end(),
+                                          [&](const auto& vip) { return vip.family() == ep.address.family(); });
+    if (!familyServed && !svc.vips.empty()) {
+      diag.add(at.item, "endpoint " + ep.address.toString() + " is " + (ep.address.isV4() ? "IPv4" : "IPv6") +
+                            " but the service has no " + (ep.address.isV4() ? "IPv4" : "IPv6") +
+                            " VIP, so no connection could ever reach it");
     }
     std::uint16_t port = ep.port.value_or(singleTarget);
     auto [it, inserted] = seen.emplace(std::make_pair(ep.address, port), i);

@@ -175,8 +175,7 @@ std::string MapReader::fieldPath(std::string_view key) const {
 
 Location MapReader::fieldLocation(std::string_view key) const {
   YAML::Node v = value(key);
-  Location loc = locate(v.IsDefined() ? v : node_, fieldPath(key));
-  return loc;
+  return locate(v.IsDefined() ? v : node_, fieldPath(key));
 }
 
 bool MapReader::require(std::string_view key) {

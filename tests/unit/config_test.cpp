@@ -204,7 +204,7 @@ TEST(ConfigParse, EndpointPortOverridesSinglePortAndWholeNodeCgroupIsAllowed) {
       "node: {name: node.example-1, cgroup: /}\n"
       "workloads: [{cgroup: /any/where, namespace: x}]\n"
       "services:\n"
-      "  - {name: a, namespace: b, vips: ['::ffff:10.0.0.1'], ports: [{port: 80, targetPort: 8080}],\n"
+      "  - {name: a, namespace: b, vips: [10.0.0.1], ports: [{port: 80, targetPort: 8080}],\n"
       "     endpoints: [{address: 10.0.0.2, port: 9090, weight: 65535, ready: false, node: other}]}\n");
   EXPECT_EQ(s.servedCgroup, "/");
   ASSERT_EQ(s.services.size(), 1u);
@@ -417,6 +417,19 @@ TEST(ConfigErrors, VipRules) {
   EXPECT_TRUE(hasText(msg, "t.yaml:10:36: services[5].vips[0]: must be an IPv4 or IPv6 address, got 'not-an-ip'"));
   EXPECT_TRUE(hasText(msg, "t.yaml:10:47: services[5].vips[1]: must be an IPv4 or IPv6 address, got '10.0.0.300'"));
   EXPECT_EQ(lineCount(msg), 7u) << msg;
+}
+
+TEST(ConfigErrors, MappedVipsAndEndpointsOfAnUnservedFamily) {
+  std::string msg = errorOf(withServices(
+      "  - {name: a, namespace: d, vips: ['::ffff:127.96.0.1'], ports: [{port: 80}]}\n"                  // 5
+      "  - name: b\n"                                                                                  // 6
+      "    namespace: d\n"                                                                             // 7
+      "    vips: [127.96.0.2]\n"                                                                       // 8
+      "    ports: [{port: 80}]\n"                                                                      // 9
+      "    endpoints: [{address: '::1'}, {address: 127.0.0.1}]\n"));                                  // 10
+  EXPECT_TRUE(hasText(msg, "t.yaml:5:36: services[0].vips[0]: an IPv4-mapped IPv6 VIP never matches"));
+  EXPECT_TRUE(hasText(msg, "t.yaml:10:17: services[1].endpoints[0]: endpoint ::1 is IPv6 but the service has no IPv6 VIP"));
+  EXPECT_EQ(lineCount(msg), 2u) << msg;
 }
 
 TEST(ConfigErrors, VipPortProtocolBelongsToOneService) {
