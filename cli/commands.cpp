@@ -9,16 +9,21 @@ int runQuery(const QueryTarget& target, std::string_view apiPath, OutputFormat f
     err << "meshctl: " << body.error().message << "\n";
     return 1;
   }
-  const auto j = nlohmann::json::parse(*body, nullptr, /*allow_exceptions=*/false);
-  if (j.is_discarded()) {
+  auto invalid = [&] {
     err << "meshctl: the nodemesh agent at " << target.socketPath << " answered " << apiPath
         << " with invalid JSON\n";
     return 1;
-  }
+  };
   if (format == OutputFormat::kJson) {
+    // ordered_json keeps the agent's field order, which groups related
+    // fields, instead of sorting keys.
+    const auto j = nlohmann::ordered_json::parse(*body, nullptr, /*allow_exceptions=*/false);
+    if (j.is_discarded()) return invalid();
     // replace: a stray invalid UTF-8 byte must not make dump() throw.
-    out << j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
+    out << j.dump(2, ' ', false, nlohmann::ordered_json::error_handler_t::replace) << "\n";
   } else {
+    const auto j = nlohmann::json::parse(*body, nullptr, /*allow_exceptions=*/false);
+    if (j.is_discarded()) return invalid();
     out << render(j);
   }
   return out.good() ? 0 : 1;

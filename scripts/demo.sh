@@ -46,6 +46,7 @@ start_backend web-2 tcp:18082
 start_backend web-3 tcp:18083
 start_backend api-1 tcp:18084
 start_backend api-2 tcp:18085
+start_backend api-3 tcp:18086
 start_backend dns-1 udp:18053
 
 echo "== starting nodemesh-agent (embedded example config; log: $workdir/agent.log)"
@@ -62,17 +63,17 @@ echo
 echo "== demo/web (127.96.0.10:80, random, weights 1:1:2): 12 requests from the client cgroup"
 for _ in $(seq 12); do as_client curl -s --max-time 2 http://127.96.0.10/; done | sort | uniq -c
 echo
-echo "== demo/api (127.96.0.11:8080, maglev): one client keeps its backend; api-2 is not ready"
+echo "== demo/api (127.96.0.11:8080, maglev): this client sticks to one of api-1/api-2; api-3 is not ready"
 for _ in $(seq 5); do as_client curl -s --max-time 2 http://127.96.0.11:8080/; done | sort | uniq -c
 echo
 echo "== demo/dns (127.96.0.53:53/udp): the reply appears to come from the VIP"
 as_client "$backend" ask-udp 127.96.0.53 53
 echo
 echo "== demo/maintenance (127.96.0.12:80) has no ready endpoint: connect() fails at once"
-as_client curl -sS --max-time 2 http://127.96.0.12/ 2>&1 || true
+as_client bash -c 'exec 3<>/dev/tcp/127.96.0.12/80' 2>&1 | sed 's/^.*: connect: /connect(): /' || true
 echo
-echo "== the same VIP from outside the served cgroup is untouched (nothing listens there)"
-curl -sS --max-time 2 http://127.96.0.10/ 2>&1 || true
+echo "== the same VIP from outside the served cgroup is untouched (nothing listens on 127.96.0.10 itself)"
+bash -c 'exec 3<>/dev/tcp/127.96.0.10/80' 2>&1 | sed 's/^.*: connect: /connect(): /' || true
 echo
 echo "== meshctl node status"
 "$meshctl" node status

@@ -64,11 +64,11 @@ TEST_F(SocketLbTest, TcpReachesOnlyTheServiceBackendsWithWeightedSpread) {
                                       svcYaml("other", "127.96.0.11", 80, {{other.port()}})));
   ASSERT_TRUE(agent.start()) << agent.logs();
 
-  constexpr int kConnects = 1800;
+  constexpr int kConnects = 3000;
   auto n = countAnswers(runInCgroup(cg.clientPath(), [] { return askMany("127.96.0.10", 80, kConnects); }));
   EXPECT_EQ(n.size(), 3u) << "answers from unexpected places: " << ::testing::PrintToString(n);
   EXPECT_EQ(n["a"] + n["b"] + n["c"], kConnects);
-  // Expected shares 1/6, 2/6, 3/6; +-4 points is over 3 standard deviations at this count.
+  // Expected shares 1/6, 2/6, 3/6; +-4 points is over 4 standard deviations at this count.
   EXPECT_NEAR(n["a"] / double(kConnects), 1 / 6.0, 0.04);
   EXPECT_NEAR(n["b"] / double(kConnects), 2 / 6.0, 0.04);
   EXPECT_NEAR(n["c"] / double(kConnects), 3 / 6.0, 0.04);

@@ -89,10 +89,11 @@ TEST(ConfigExample, EmbeddedExampleParsesWithExpectedValues) {
   ASSERT_EQ(api.ports.size(), 1u);
   EXPECT_EQ(api.ports[0].port, 8080);
   EXPECT_EQ(api.ports[0].targetPort, 18084);
-  ASSERT_EQ(api.endpoints.size(), 2u);
+  ASSERT_EQ(api.endpoints.size(), 3u);
   EXPECT_TRUE(api.endpoints[0].ready);
-  EXPECT_FALSE(api.endpoints[1].ready);
-  EXPECT_EQ(api.endpoints[1].port, std::optional<std::uint16_t>(18085));
+  EXPECT_TRUE(api.endpoints[1].ready);
+  EXPECT_FALSE(api.endpoints[2].ready);
+  EXPECT_EQ(api.endpoints[2].port, std::optional<std::uint16_t>(18086));
 
   const state::Service& dns = s.services[1];
   ASSERT_EQ(dns.ports.size(), 1u);
