@@ -1,4 +1,5 @@
 // nodemesh-agent: the per-node daemon.
+#include <malloc.h>
 #include <spdlog/spdlog.h>
 
 #include <CLI/CLI.hpp>
@@ -16,8 +17,18 @@ namespace {
 
 admin::Response route(const daemon::Agent& agent, std::string_view method, std::string_view path) {
   if (method != "GET") return {405, R"({"error":"only GET is supported"})"};
-  if (path == "/v1/status") return {200, agent.statusJson().dump()};
-  if (path == "/v1/services") return {200, agent.servicesJson().dump()};
+  // Trim after building large answers (10k services is tens of MB of JSON
+  // nodes) so one status call does not raise the agent's RSS for good.
+  if (path == "/v1/status") {
+    admin::Response r{200, agent.statusJson().dump()};
+    ::malloc_trim(0);
+    return r;
+  }
+  if (path == "/v1/services") {
+    admin::Response r{200, agent.servicesJson().dump()};
+    ::malloc_trim(0);
+    return r;
+  }
   return {404, nlohmann::json{{"error", "unknown path " + std::string(path) + "; try /v1/status or /v1/services"}}.dump()};
 }
 
