@@ -104,27 +104,32 @@ TestCgroup::~TestCgroup() {
 TcpBackend::TcpBackend(std::string name, const std::string& address) : name_(std::move(name)) {
   fd_ = boundSocket(SOCK_STREAM, address, port_);
   if (fd_ < 0 || ::listen(fd_, 512) != 0) throw std::runtime_error("tcp backend bind " + address);
+  // One thread, one poll loop: thousands of short connections in the churn
+  // tests must not cost a thread each.
   thread_ = std::thread([this] {
-    std::vector<std::thread> echoers;
+    std::vector<pollfd> fds{{fd_, POLLIN, 0}};
     while (!stop_) {
-      if (!waitReadable(fd_, 50)) continue;
-      int c = ::accept4(fd_, nullptr, nullptr, SOCK_CLOEXEC);
-      if (c < 0) continue;
-      std::string hello = name_ + "\n";
-      ::send(c, hello.data(), hello.size(), MSG_NOSIGNAL);
-      // Echo until the client closes (or the backend stops), for long-lived connection tests.
-      echoers.emplace_back([c, this] {
+      if (::poll(fds.data(), fds.size(), 50) <= 0) continue;
+      for (std::size_t i = fds.size(); i-- > 1;) {
+        if (!fds[i].revents) continue;
         char buf[512];
-        while (!stop_) {
-          if (!waitReadable(c, 50)) continue;
-          ssize_t n = ::recv(c, buf, sizeof buf, 0);
-          if (n <= 0) break;
-          ::send(c, buf, n, MSG_NOSIGNAL);
+        ssize_t n = ::recv(fds[i].fd, buf, sizeof buf, MSG_DONTWAIT);
+        if (n > 0) {
+          ::send(fds[i].fd, buf, n, MSG_NOSIGNAL);  // echo, for long-lived connection tests
+        } else if (n == 0 || (errno != EAGAIN && errno != EINTR)) {
+          ::close(fds[i].fd);
+          fds.erase(fds.begin() + static_cast<std::ptrdiff_t>(i));
         }
-        ::close(c);
-      });
+      }
+      if (fds[0].revents & POLLIN) {
+        int c = ::accept4(fd_, nullptr, nullptr, SOCK_CLOEXEC);
+        if (c < 0) continue;
+        std::string hello = name_ + "\n";
+        ::send(c, hello.data(), hello.size(), MSG_NOSIGNAL);
+        fds.push_back({c, POLLIN, 0});
+      }
     }
-    for (auto& t : echoers) t.join();
+    for (std::size_t i = 1; i < fds.size(); ++i) ::close(fds[i].fd);
   });
 }
 

@@ -97,6 +97,32 @@ TEST_F(SocketLbTest, GetpeernameShowsTheVipTheAppDialed) {
   EXPECT_EQ(peer, "127.96.0.10:80");
 }
 
+TEST_F(SocketLbTest, DualStackSocketDialingAV4MappedVipIsServedByTheIpv4Service) {
+  TestCgroup cg;
+  TcpBackend a("a");
+  AgentProcess agent(nodeYaml(cg, svcYaml("web", "127.96.0.16", 80, {{a.port()}})));
+  ASSERT_TRUE(agent.start()) << agent.logs();
+  auto out = runInCgroup(cg.clientPath(), [] {
+    int fd = ::socket(AF_INET6, SOCK_STREAM, 0);  // dual-stack: IPV6_V6ONLY is off by default
+    sockaddr_in6 sa{};
+    sa.sin6_family = AF_INET6;
+    sa.sin6_port = htons(80);
+    inet_pton(AF_INET6, "::ffff:127.96.0.16", &sa.sin6_addr);
+    if (::connect(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa) != 0)
+      return std::string("connect: ") + strerrorname_np(errno);
+    char c;
+    std::string hello;
+    while (::recv(fd, &c, 1, 0) == 1 && c != '\n') hello += c;
+    sockaddr_in6 peer{};
+    socklen_t len = sizeof peer;
+    ::getpeername(fd, reinterpret_cast<sockaddr*>(&peer), &len);
+    char buf[INET6_ADDRSTRLEN];
+    inet_ntop(AF_INET6, &peer.sin6_addr, buf, sizeof buf);
+    return hello + " " + buf + ":" + std::to_string(ntohs(peer.sin6_port));
+  });
+  EXPECT_EQ(out, "a ::ffff:127.96.0.16:80");
+}
+
 TEST_F(SocketLbTest, UdpDatagramsAreBalancedAndRepliesComeFromTheVip) {
   TestCgroup cg;
   UdpBackend a("ua"), b("ub");
