@@ -6,6 +6,7 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -263,6 +264,8 @@ AgentProcess::~AgentProcess() {
 bool AgentProcess::start() {
   pid_ = ::fork();
   if (pid_ == 0) {
+    // If the test process dies (a crash, a timeout kill), its agent goes too.
+    ::prctl(PR_SET_PDEATHSIG, SIGTERM);
     int log = ::open((dir_ + "/agent.log").c_str(), O_WRONLY | O_CREAT | O_APPEND, 0600);
     ::dup2(log, 1);
     ::dup2(log, 2);
