@@ -20,6 +20,8 @@ packages=(
   # tests and benchmarks
   googletest libgtest-dev libgmock-dev libbenchmark-dev
   iproute2 iptables curl wrk nginx-light procps psmisc util-linux
+  # deployment checks: systemd-analyze verify, vagrant validate, manifest schemas (node)
+  systemd vagrant nodejs
 )
 
 missing=()
@@ -35,3 +37,6 @@ if ((${#missing[@]})); then
 else
   echo "install-deps: all ${#packages[@]} packages present"
 fi
+
+# Debian's nodejs ships npm separately; NodeSource builds include it.
+command -v npm >/dev/null || apt-get install -y -qq --no-install-recommends npm
