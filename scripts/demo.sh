@@ -70,10 +70,10 @@ echo "== demo/dns (127.96.0.53:53/udp): the reply appears to come from the VIP"
 as_client "$backend" ask-udp 127.96.0.53 53
 echo
 echo "== demo/maintenance (127.96.0.12:80) has no ready endpoint: connect() fails at once"
-as_client bash -c 'exec 3<>/dev/tcp/127.96.0.12/80' 2>&1 | sed 's/^.*: connect: /connect(): /' || true
+as_client bash -c 'exec 3<>/dev/tcp/127.96.0.12/80' 2>&1 | sed -n '1s/^.*: connect: /connect(): /p' || true
 echo
 echo "== the same VIP from outside the served cgroup is untouched (nothing listens on 127.96.0.10 itself)"
-bash -c 'exec 3<>/dev/tcp/127.96.0.10/80' 2>&1 | sed 's/^.*: connect: /connect(): /' || true
+bash -c 'exec 3<>/dev/tcp/127.96.0.10/80' 2>&1 | sed -n '1s/^.*: connect: /connect(): /p' || true
 echo
 echo "== meshctl node status"
 "$meshctl" node status
