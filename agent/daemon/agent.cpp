@@ -40,9 +40,13 @@ Status Agent::start() {
   if (options_.pinRoot.rfind(bpffs_ + "/", 0) != 0)
     return Error{"--pin-root " + options_.pinRoot + " must be inside the bpffs at " + bpffs_};
 
-  auto snapshot = readConfig();
-  releaseParserMemory();
-  if (!snapshot) return snapshot.error().wrap("initial config rejected");
+  std::optional<state::Snapshot> initial;
+  if (!options_.externalSource) {
+    auto snapshot = readConfig();
+    releaseParserMemory();
+    if (!snapshot) return snapshot.error().wrap("initial config rejected");
+    initial = std::move(*snapshot);
+  }
 
   auto lb = datapath::SocketLb::load(options_.pinRoot);
   if (!lb) return lb.error();
@@ -51,13 +55,33 @@ Status Agent::start() {
     lb_ = std::move(*lb);
   }
   spdlog::info("datapath loaded; maps and links pinned under {}", options_.pinRoot);
-  return applySnapshot(std::move(*snapshot));
+  if (!initial) {
+    spdlog::info("config comes from {}; nothing applied until its first snapshot", *options_.externalSource);
+    return {};
+  }
+  return applySnapshot(std::move(*initial));
 }
 
 Status Agent::reload() {
+  if (options_.externalSource) {
+    spdlog::info("no config file to reload: the config comes from {}, which pushes every change itself",
+                 *options_.externalSource);
+    return {};
+  }
   auto snapshot = readConfig();
   releaseParserMemory();
-  Status st = snapshot ? applySnapshot(std::move(*snapshot)) : Status(snapshot.error());
+  return recordOutcome(snapshot ? applySnapshot(std::move(*snapshot)) : Status(snapshot.error()));
+}
+
+Status Agent::applyFromSource(state::Snapshot snapshot) {
+  {
+    std::lock_guard lock(mu_);
+    if (!lb_) return Error{"applyFromSource before start()", 0};
+  }
+  return recordOutcome(applySnapshot(std::move(snapshot)));
+}
+
+Status Agent::recordOutcome(Status st) {
   std::lock_guard lock(mu_);
   if (!st) {
     lastReloadError_ = st.error().message;

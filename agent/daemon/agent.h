@@ -1,6 +1,9 @@
 // The node agent: turns snapshots from the config source into datapath
-// state and answers the admin API. Single control thread; the admin server
-// thread only reads, under mu_.
+// state and answers the admin API. Two kinds of source: the YAML file (read
+// by the agent on start and reload) and an external source (Kubernetes)
+// that pushes snapshots from its own thread through applyFromSource().
+// Snapshots are applied under mu_, so the control thread, the source thread
+// and the admin server thread (which only reads) never race.
 #pragma once
 
 #include <chrono>
@@ -21,6 +24,11 @@ namespace nodemesh::daemon {
 
 struct AgentOptions {
   std::optional<std::string> configPath;  // nullopt: the embedded example topology
+  // Set when snapshots come from an external source (e.g. "kubernetes via
+  // <kubeconfig>"): start() applies nothing and reload() has no file to read;
+  // the source calls applyFromSource(). configPath is ignored then.
+  std::optional<std::string> externalSource;
+  std::string nodeName;  // shown before the first snapshot names the node
   std::string pinRoot = "/sys/fs/bpf/nodemesh";
   std::string adminSocket = "/run/nodemesh/admin.sock";
 };
@@ -32,10 +40,17 @@ class Agent {
 
   // Mounts what is missing, loads (or adopts) the datapath and applies the
   // initial config. A bad initial config is fatal: there is nothing to keep.
+  // With an external source nothing is applied: an adopted datapath keeps
+  // serving its pinned state until the source's first snapshot arrives.
   Status start();
   // Re-reads the config. A rejected config is logged and recorded; the last
   // good snapshot keeps serving. Returns the outcome for tests and logs.
+  // With an external source there is no file: logs that and returns ok.
   Status reload();
+  // A snapshot pushed by an external source, from any thread (after
+  // start()). Outcome recorded like reload(): a rejected snapshot sets
+  // lastReloadError and the last good one keeps serving.
+  Status applyFromSource(state::Snapshot snapshot);
 
   nlohmann::json statusJson() const;
   nlohmann::json servicesJson() const;
@@ -44,6 +59,7 @@ class Agent {
  private:
   Result<state::Snapshot> readConfig() const;
   Status applySnapshot(state::Snapshot snapshot);
+  Status recordOutcome(Status st);
 
   AgentOptions options_;
   std::chrono::steady_clock::time_point started_;

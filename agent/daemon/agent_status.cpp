@@ -20,11 +20,13 @@ json kernelJson(const KernelInfo& k, const std::string& cgroupMount, const std::
 json Agent::statusJson() const {
   std::lock_guard lock(mu_);
   const double uptime = std::chrono::duration<double>(std::chrono::steady_clock::now() - started_).count();
+  std::string source = snapshot_ ? snapshot_->source : "";
+  if (!snapshot_ && options_.externalSource) source = *options_.externalSource + " (waiting for the first sync)";
   json agent = {{"version", NM_VERSION},
-                {"node", snapshot_ ? snapshot_->nodeName : ""},
+                {"node", snapshot_ ? snapshot_->nodeName : options_.nodeName},
                 {"pid", ::getpid()},
                 {"uptimeSeconds", uptime},
-                {"configSource", snapshot_ ? snapshot_->source : ""},
+                {"configSource", source},
                 {"configVersion", snapshot_ ? snapshot_->version : 0},
                 {"lastReloadError", lastReloadError_ ? json(*lastReloadError_) : json(nullptr)}};
 

@@ -70,7 +70,7 @@ Status runEventLoop(const std::optional<std::string>& configPath, const LoopCall
       signalfd_siginfo si{};
       while (::read(sigFd.get(), &si, sizeof si) == static_cast<ssize_t>(sizeof si)) {
         if (si.ssi_signo == SIGHUP) {
-          spdlog::info("SIGHUP: reloading config");
+          spdlog::info("SIGHUP: reload requested");
           callbacks.reload();
         } else {
           spdlog::info("signal {}: stopping; the datapath stays pinned and keeps serving", strsignal(si.ssi_signo));

@@ -9,7 +9,9 @@
 #include "config/config_loader.h"
 #include "daemon/agent.h"
 #include "daemon/event_loop.h"
+#include "daemon/kube_wiring.h"
 #include "datapath/socket_lb.h"
+#include "common/system_paths.h"
 
 using namespace nodemesh;
 
@@ -52,7 +54,23 @@ int main(int argc, char** argv) {
   std::string config;
   bool cleanup = false, check = false, printExample = false;
   std::string logLevel = "info";
-  app.add_option("-c,--config", config, "YAML config file (default: the embedded example topology)");
+  auto* configOpt =
+      app.add_option("-c,--config", config, "YAML config file (default: the embedded example topology)");
+  daemon::KubeFlags kube;
+  auto* inClusterOpt = app.add_flag("--kubernetes", kube.inCluster,
+                                    "take the config from the Kubernetes API, in-cluster (service-account token, "
+                                    "KUBERNETES_SERVICE_HOST/PORT)");
+  auto* kubeconfigOpt =
+      app.add_option("--kubeconfig", kube.kubeconfig, "take the config from the Kubernetes API named in this kubeconfig");
+  auto* nodeNameOpt = app.add_option("--node-name", kube.nodeName,
+                                     "this node's Kubernetes name (default: $NODE_NAME, else the hostname)");
+  // Hidden (empty group): tests point the kubepods lookup at a private
+  // subtree of the cgroup2 mount instead of the host's real kubepods tree.
+  auto* kubeCgroupOpt = app.add_option("--kube-cgroup-root", kube.kubepodsParent,
+                                       "directory inside the cgroup2 mount holding the kubepods tree (tests)")
+                            ->group("");
+  configOpt->excludes(inClusterOpt)->excludes(kubeconfigOpt);
+  inClusterOpt->excludes(kubeconfigOpt);
   app.add_option("--pin-root", opts.pinRoot, "bpffs directory for pinned maps and links")->capture_default_str();
   app.add_option("--admin-socket", opts.adminSocket, "UNIX socket of the admin API")->capture_default_str();
   app.add_option("--log-level", logLevel, "trace|debug|info|warn|error")->capture_default_str();
@@ -65,12 +83,39 @@ int main(int argc, char** argv) {
   spdlog::set_level(spdlog::level::from_str(logLevel));
   spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ %v");
   if (!config.empty()) opts.configPath = config;
+  const bool kubeMode = kube.inCluster || !kube.kubeconfig.empty();
+  if (!kubeMode && (nodeNameOpt->count() || kubeCgroupOpt->count())) {
+    std::cerr << "--node-name and --kube-cgroup-root need --kubernetes or --kubeconfig\n";
+    return 2;
+  }
 
   if (printExample) {
     std::cout << config::embeddedExampleConfig();
     return 0;
   }
-  if (check) return checkConfig(opts.configPath);
+  std::optional<daemon::KubeWiring> wiring;
+  if (kubeMode) {
+    auto mount = discoverCgroup2Mount();
+    if (!mount) {
+      spdlog::error("{}", mount.error().message);
+      return 1;
+    }
+    auto w = daemon::kubeWiring(kube, *mount);
+    if (!w) {
+      if (check) std::cerr << w.error().message << "\n";
+      else spdlog::error("kubernetes source: {}", w.error().message);
+      return 1;
+    }
+    wiring = std::move(*w);
+    opts.externalSource = wiring->description;
+    opts.nodeName = wiring->options.nodeName;
+  }
+  if (check) {
+    if (!wiring) return checkConfig(opts.configPath);
+    std::cout << wiring->description << ": valid (server " << wiring->options.client.server << ", node "
+              << wiring->options.nodeName << ")\n";
+    return 0;
+  }
   if (cleanup) {
     if (auto st = datapath::SocketLb::removePins(opts.pinRoot); !st) {
       spdlog::error("cleanup: {}", st.error().message);
@@ -96,7 +141,27 @@ int main(int argc, char** argv) {
     return 1;
   }
   spdlog::info("nodemesh-agent {} serving; admin API on {}", NM_VERSION, opts.adminSocket);
-  auto st = daemon::runEventLoop(opts.configPath, {.reload = [&agent] { (void)agent.reload(); }});
+
+  // The Kubernetes source pushes snapshots from its own thread; it is
+  // stopped (threads joined) before the agent goes away.
+  std::unique_ptr<kube::KubernetesSource> source;
+  if (wiring) {
+    const std::string prefix = wiring->cgroupPrefix, description = wiring->description;
+    source = std::make_unique<kube::KubernetesSource>(
+        wiring->options, [&agent, prefix, description](state::Snapshot s) {
+          s.source = description;
+          (void)agent.applyFromSource(daemon::rebaseCgroups(std::move(s), prefix));
+        });
+    if (auto st = source->start(); !st) {
+      spdlog::error("{}", st.error().message);
+      return 1;
+    }
+  }
+  auto st = daemon::runEventLoop(wiring ? std::nullopt : opts.configPath, {.reload = [&agent] { (void)agent.reload(); }});
+  if (source) {
+    source->stop();
+    spdlog::info("kubernetes source stopped");
+  }
   if (!st) {
     spdlog::error("{}", st.error().message);
     return 1;

@@ -31,7 +31,7 @@ expected=(
   share/nodemesh/examples/node.yaml.example
   share/nodemesh/examples/node-a.yaml share/nodemesh/examples/node-b.yaml
   share/nodemesh/kubernetes/namespace.yaml share/nodemesh/kubernetes/serviceaccount.yaml
-  share/nodemesh/kubernetes/rbac.yaml share/nodemesh/kubernetes/configmap.yaml
+  share/nodemesh/kubernetes/rbac.yaml
   share/nodemesh/kubernetes/daemonset.yaml
   share/doc/nodemesh/OPERATIONS.md
 )

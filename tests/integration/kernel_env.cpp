@@ -247,13 +247,19 @@ std::string udpAsk(const std::string& ip, std::uint16_t port, std::string* from)
   return out;
 }
 
-AgentProcess::AgentProcess(const std::string& configYaml) {
+void AgentProcess::makeDirs() {
   char tmpl[] = "/tmp/nodemesh-test-XXXXXX";
   dir_ = ::mkdtemp(tmpl);
   pinRoot_ = "/sys/fs/bpf/nodemesh-test-" + std::to_string(::getpid()) + "-" + dir_.substr(dir_.rfind('-') + 1);
   socket_ = dir_ + "/admin.sock";
+}
+
+AgentProcess::AgentProcess(const std::string& configYaml) {
+  makeDirs();
   writeConfig(configYaml);
 }
+
+AgentProcess::AgentProcess(SourceArgs source) : sourceArgs_(std::move(source.args)) { makeDirs(); }
 
 AgentProcess::~AgentProcess() {
   kill(SIGTERM);
@@ -262,15 +268,27 @@ AgentProcess::~AgentProcess() {
 }
 
 bool AgentProcess::start() {
+  // argv is built before fork: the test has threads (backends, the fake API
+  // server), so the child must not allocate.
+  std::vector<std::string> args{NM_AGENT_BINARY};
+  if (sourceArgs_.empty()) {
+    args.insert(args.end(), {"--config", configPath()});
+  } else {
+    args.insert(args.end(), sourceArgs_.begin(), sourceArgs_.end());
+  }
+  args.insert(args.end(), {"--pin-root", pinRoot_, "--admin-socket", socket_});
+  std::vector<char*> argv;
+  for (auto& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  const std::string logPath = dir_ + "/agent.log";
   pid_ = ::fork();
   if (pid_ == 0) {
     // If the test process dies (a crash, a timeout kill), its agent goes too.
     ::prctl(PR_SET_PDEATHSIG, SIGTERM);
-    int log = ::open((dir_ + "/agent.log").c_str(), O_WRONLY | O_CREAT | O_APPEND, 0600);
+    int log = ::open(logPath.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0600);
     ::dup2(log, 1);
     ::dup2(log, 2);
-    ::execl(NM_AGENT_BINARY, NM_AGENT_BINARY, "--config", configPath().c_str(), "--pin-root", pinRoot_.c_str(),
-            "--admin-socket", socket_.c_str(), nullptr);
+    ::execv(NM_AGENT_BINARY, argv.data());
     ::_exit(127);
   }
   for (int i = 0; i < 200; ++i) {

@@ -85,7 +85,13 @@ std::string udpAsk(const std::string& ip, std::uint16_t port, std::string* from 
 // The agent under test, run from its real binary.
 class AgentProcess {
  public:
+  // The source flags instead of "--config <dir>/node.yaml", e.g.
+  // {"--kubeconfig", path, "--node-name", name}.
+  struct SourceArgs {
+    std::vector<std::string> args;
+  };
   explicit AgentProcess(const std::string& configYaml);
+  explicit AgentProcess(SourceArgs source);
   ~AgentProcess();  // SIGTERM, then --cleanup of its pins
   bool start();      // spawns and waits until the admin API answers
   void kill(int sig);
@@ -94,11 +100,15 @@ class AgentProcess {
   std::string pinRoot() const { return pinRoot_; }
   std::string configPath() const { return dir_ + "/node.yaml"; }
   std::string logs() const;
+  std::string dir() const { return dir_; }  // private temp dir, removed with the agent
   pid_t pid() const { return pid_; }
   int cleanup();  // runs --cleanup, returns its exit code
 
  private:
+  void makeDirs();
+
   std::string dir_, pinRoot_, socket_;
+  std::vector<std::string> sourceArgs_;  // empty: --config configPath()
   pid_t pid_ = -1;
 };
 

@@ -1,6 +1,6 @@
-// The Kubernetes source against a fake API server: a small HTTP/1.1 server on
-// 127.0.0.1:0 that answers list requests with the fixtures under
-// tests/fixtures/kubernetes and watch requests with chunked streams of
+// The Kubernetes source against a fake API server (tests/support/
+// fake_api_server.h): list requests answered with the fixtures under
+// tests/fixtures/kubernetes, watch requests with chunked streams of
 // newline-delimited events, as the real API server does. Tests script it:
 // canned watch replies (HTTP 410, streams that break off) and a live watch
 // the test writes events into or drops.
@@ -29,7 +29,7 @@
 #include <thread>
 #include <vector>
 
-#include "common/unique_fd.h"
+#include "fake_api_server.h"
 #include "sources/kubernetes/kubernetes_source.h"
 
 namespace nodemesh::kube {
@@ -38,21 +38,10 @@ namespace {
 using namespace std::chrono_literals;
 namespace fs = std::filesystem;
 
-std::string fixtureText(const std::string& name) {
-  std::ifstream in(fs::path(__FILE__).parent_path() / ".." / "fixtures" / "kubernetes" / name);
-  EXPECT_TRUE(in) << "missing fixture " << name;
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
+using nodemesh::testing::FakeApiServer;
 
-std::vector<std::string> fixtureLines(const std::string& name) {
-  std::vector<std::string> out;
-  std::istringstream in(fixtureText(name));
-  for (std::string line; std::getline(in, line);)
-    if (!line.empty()) out.push_back(line);
-  return out;
-}
+std::string fixtureText(const std::string& name) { return nodemesh::testing::kubeFixtureText(name); }
+std::vector<std::string> fixtureLines(const std::string& name) { return nodemesh::testing::kubeFixtureLines(name); }
 
 bool eventually(const std::function<bool()>& pred, std::chrono::milliseconds timeout = 10s) {
   auto until = std::chrono::steady_clock::now() + timeout;
@@ -62,206 +51,6 @@ bool eventually(const std::function<bool()>& pred, std::chrono::milliseconds tim
   }
   return pred();
 }
-
-bool writeAll(int fd, const std::string& data) {
-  std::size_t off = 0;
-  while (off < data.size()) {
-    ssize_t n = ::send(fd, data.data() + off, data.size() - off, MSG_NOSIGNAL);
-    if (n <= 0) return false;
-    off += static_cast<std::size_t>(n);
-  }
-  return true;
-}
-
-std::string chunk(const std::string& data) {
-  std::ostringstream ss;
-  ss << std::hex << data.size() << "\r\n" << data << "\r\n";
-  return ss.str();
-}
-
-class FakeApiServer {
- public:
-  struct Reply {
-    int status = 200;
-    std::string body;                // non-200 replies
-    std::vector<std::string> lines;  // watch events, one chunk each
-    bool drop = false;               // close without the final chunk: a broken stream
-  };
-
-  FakeApiServer() {
-    listener_ = UniqueFd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    addr.sin_port = 0;
-    if (::bind(listener_.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
-        ::listen(listener_.get(), 64) != 0)
-      std::abort();
-    socklen_t len = sizeof addr;
-    ::getsockname(listener_.get(), reinterpret_cast<sockaddr*>(&addr), &len);
-    port_ = ntohs(addr.sin_port);
-    acceptor_ = std::thread([this] { acceptLoop(); });
-  }
-  ~FakeApiServer() {
-    stop_ = true;
-    acceptor_.join();
-    std::vector<std::thread> threads;
-    {
-      std::lock_guard lock(mu_);
-      threads.swap(connections_);
-    }
-    for (auto& t : threads) t.join();
-  }
-
-  std::string url() const { return "http://127.0.0.1:" + std::to_string(port_); }
-
-  void setList(const std::string& resource, std::string body, int status = 200) {
-    std::lock_guard lock(mu_);
-    lists_[resource] = Reply{status, std::move(body), {}, false};
-  }
-  // Served once, before the sticky list reply.
-  void queueList(const std::string& resource, std::string body, int status = 200) {
-    std::lock_guard lock(mu_);
-    listQueue_[resource].push_back(Reply{status, std::move(body), {}, false});
-  }
-  void queueWatch(const std::string& resource, Reply r) {
-    std::lock_guard lock(mu_);
-    watchQueue_[resource].push_back(std::move(r));
-  }
-  // Writes one event into the open (held) watch of resource.
-  bool send(const std::string& resource, const std::string& line) {
-    std::lock_guard lock(mu_);
-    auto it = live_.find(resource);
-    return it != live_.end() && writeAll(it->second.fd, chunk(line + "\n"));
-  }
-  // Breaks the open watch of resource off (no final chunk).
-  void drop(const std::string& resource) {
-    std::lock_guard lock(mu_);
-    auto it = live_.find(resource);
-    if (it != live_.end()) it->second.dropRequested = true;
-  }
-  bool watching(const std::string& resource, unsigned watchRequests) {
-    std::lock_guard lock(mu_);
-    return live_.count(resource) != 0 && countLocked(resource, true) >= watchRequests;
-  }
-  std::vector<std::string> requests(const std::string& resource) {
-    std::lock_guard lock(mu_);
-    return requests_[resource];
-  }
-  unsigned count(const std::string& resource, bool watch) {
-    std::lock_guard lock(mu_);
-    return countLocked(resource, watch);
-  }
-
- private:
-  struct Live {
-    int fd;
-    bool dropRequested = false;
-  };
-
-  unsigned countLocked(const std::string& resource, bool watch) {
-    unsigned n = 0;
-    for (const auto& q : requests_[resource]) n += (q.find("watch=1") != std::string::npos) == watch;
-    return n;
-  }
-
-  void acceptLoop() {
-    while (!stop_) {
-      pollfd p{listener_.get(), POLLIN, 0};
-      if (::poll(&p, 1, 20) <= 0) continue;
-      int fd = ::accept4(listener_.get(), nullptr, nullptr, SOCK_CLOEXEC);
-      if (fd < 0) continue;
-      std::lock_guard lock(mu_);
-      connections_.emplace_back([this, fd] { serve(UniqueFd(fd)); });
-    }
-  }
-
-  static std::string response(int status, const std::string& body) {
-    return "HTTP/1.1 " + std::to_string(status) + (status == 200 ? " OK" : " Error") +
-           "\r\nContent-Type: application/json\r\nContent-Length: " + std::to_string(body.size()) +
-           "\r\nConnection: close\r\n\r\n" + body;
-  }
-
-  void serve(UniqueFd fd) {
-    std::string req;
-    char buf[4096];
-    while (req.find("\r\n\r\n") == std::string::npos) {
-      pollfd p{fd.get(), POLLIN, 0};
-      if (stop_) return;
-      if (::poll(&p, 1, 20) <= 0) continue;
-      ssize_t n = ::recv(fd.get(), buf, sizeof buf, 0);
-      if (n <= 0) return;
-      req.append(buf, static_cast<std::size_t>(n));
-    }
-    // "GET /api/v1/pods?limit=500&fieldSelector=... HTTP/1.1"
-    std::string target = req.substr(4, req.find(' ', 4) - 4);
-    std::string path = target.substr(0, target.find('?'));
-    std::string query = target.find('?') == std::string::npos ? "" : target.substr(target.find('?') + 1);
-    std::string resource = path.substr(path.rfind('/') + 1);
-    bool watch = query.find("watch=1") != std::string::npos;
-
-    std::unique_lock lock(mu_);
-    requests_[resource].push_back(query);
-    if (!watch) {
-      Reply r;
-      if (auto& q = listQueue_[resource]; !q.empty()) {
-        r = q.front();
-        q.pop_front();
-      } else if (lists_.count(resource)) {
-        r = lists_[resource];
-      } else {
-        r = Reply{404, R"({"kind":"Status","apiVersion":"v1","status":"Failure","code":404})", {}, false};
-      }
-      lock.unlock();
-      writeAll(fd.get(), response(r.status, r.body));
-      return;
-    }
-    static const std::string kStreamHead =
-        "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n"
-        "Connection: close\r\n\r\n";
-    if (auto& q = watchQueue_[resource]; !q.empty()) {
-      Reply r = q.front();
-      q.pop_front();
-      lock.unlock();
-      if (r.status != 200) {
-        writeAll(fd.get(), response(r.status, r.body));
-        return;
-      }
-      std::string out = kStreamHead;
-      for (const auto& l : r.lines) out += chunk(l + "\n");
-      if (!r.drop) out += "0\r\n\r\n";
-      writeAll(fd.get(), out);
-      return;
-    }
-    // No script: hold the watch open like an idle API server; the test
-    // writes into it (send) or breaks it (drop).
-    writeAll(fd.get(), kStreamHead);
-    live_[resource] = Live{fd.get()};
-    lock.unlock();
-    while (true) {
-      pollfd p{fd.get(), POLLIN, 0};
-      int r = ::poll(&p, 1, 10);
-      bool clientGone = r > 0 && ::recv(fd.get(), buf, sizeof buf, MSG_DONTWAIT) <= 0;
-      std::lock_guard relock(mu_);
-      if (clientGone || stop_ || live_[resource].dropRequested) {
-        live_.erase(resource);
-        return;  // fd closes without the terminating chunk
-      }
-    }
-  }
-
-  UniqueFd listener_;
-  std::uint16_t port_ = 0;
-  std::atomic<bool> stop_{false};
-  std::thread acceptor_;
-  std::mutex mu_;
-  std::vector<std::thread> connections_;
-  std::map<std::string, Reply> lists_;
-  std::map<std::string, std::deque<Reply>> listQueue_;
-  std::map<std::string, std::deque<Reply>> watchQueue_;
-  std::map<std::string, Live> live_;
-  std::map<std::string, std::vector<std::string>> requests_;
-};
 
 // Captures the default logger's lines for the test's lifetime.
 class LogCapture {
