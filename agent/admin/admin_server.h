@@ -1,6 +1,6 @@
 // The agent's admin API server: HTTP/1.0 over a root-only UNIX socket,
-// served by one thread that multiplexes all clients with poll(2). See
-// docs/ADMIN-API.md for the protocol.
+// served by one thread that multiplexes all clients with poll(2) (the
+// HttpServer loop). See docs/ADMIN-API.md for the protocol.
 #pragma once
 
 #include <sys/types.h>
@@ -9,13 +9,12 @@
 #include <memory>
 #include <optional>
 #include <string>
-#include <thread>
 
 #include "admin/client_connection.h"
 #include "admin/http_message.h"
+#include "admin/http_server.h"
 #include "admin/listen_socket.h"
 #include "common/result.h"
-#include "common/unique_fd.h"
 
 namespace nodemesh::admin {
 
@@ -45,17 +44,11 @@ class AdminServer {
   const std::string& socketPath() const { return path_; }
 
  private:
-  AdminServer(std::string path, Handler handler, AdminServerOptions options, ListenSocket listen,
-              UniqueFd wake);
-  void run() noexcept;
-  void serve();
+  AdminServer(std::string path, ListenSocket identity) : path_(std::move(path)), identity_(std::move(identity)) {}
 
   std::string path_;
-  Handler handler_;
-  AdminServerOptions options_;
-  ListenSocket listen_;
-  UniqueFd wake_;  // eventfd: the destructor writes it to stop the thread
-  std::thread thread_;
+  ListenSocket identity_;  // dev/ino of our socket file (its fd moved to server_)
+  std::unique_ptr<HttpServer> server_;
 };
 
 }  // namespace nodemesh::admin

@@ -13,8 +13,8 @@
 
 namespace nodemesh::admin {
 
-ClientConnection::ClientConnection(UniqueFd fd, bool allowed, Clock::time_point deadline)
-    : fd_(std::move(fd)), allowed_(allowed), deadline_(deadline) {}
+ClientConnection::ClientConnection(UniqueFd fd, bool allowed, Clock::time_point deadline, HttpVersion version)
+    : fd_(std::move(fd)), allowed_(allowed), version_(version), deadline_(deadline) {}
 
 short ClientConnection::pollEvents() const {
   switch (phase_) {
@@ -42,7 +42,7 @@ void ClientConnection::onTimeout() {
   if (phase_ == Phase::kReading) {
     spdlog::debug("admin: client sent no complete request within the timeout");
     // Best effort only: one non-blocking send, then close regardless.
-    const std::string wire = formatResponse(errorResponse(408, "request head not received in time"));
+    const std::string wire = formatResponse(errorResponse(408, "request head not received in time"), version_);
     (void)::send(fd_.get(), wire.data(), wire.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
   } else if (phase_ == Phase::kWriting) {
     spdlog::debug("admin: client did not read its answer within the timeout");
@@ -96,7 +96,7 @@ Response ClientConnection::answer(std::string_view head, const Handler& handler)
 
 void ClientConnection::respond(Response response, std::chrono::milliseconds timeout) {
   spdlog::debug("admin: answering {}", response.status);
-  out_ = formatResponse(response);
+  out_ = formatResponse(response, version_);
   in_.clear();
   phase_ = Phase::kWriting;
   deadline_ = Clock::now() + timeout;

@@ -21,8 +21,11 @@ using Clock = std::chrono::steady_clock;
 
 class ClientConnection {
  public:
-  // allowed: the SO_PEERCRED decision made at accept time.
-  ClientConnection(UniqueFd fd, bool allowed, Clock::time_point deadline);
+  // allowed: the access decision made at accept time (SO_PEERCRED on the
+  // admin socket; always true on the metrics listener).
+  // version: what the status lines say (1.0 admin, 1.1 metrics/health).
+  ClientConnection(UniqueFd fd, bool allowed, Clock::time_point deadline,
+                   HttpVersion version = HttpVersion::k10);
 
   int fd() const { return fd_.get(); }
   bool done() const { return phase_ == Phase::kDone; }
@@ -45,6 +48,7 @@ class ClientConnection {
 
   UniqueFd fd_;
   bool allowed_;
+  HttpVersion version_;
   Clock::time_point deadline_;
   Phase phase_ = Phase::kReading;
   std::string in_;

@@ -90,16 +90,21 @@ const char* reasonPhrase(int status) {
   }
 }
 
-std::string formatResponse(const Response& response) {
+std::string formatResponse(const Response& response, HttpVersion version) {
   // A handler bug must not put an invalid status line on the wire.
   const int status = response.status >= 100 && response.status <= 599 ? response.status : 500;
   std::string out;
   out.reserve(128 + response.body.size());
-  out += "HTTP/1.0 ";
+  out += version == HttpVersion::k11 ? "HTTP/1.1 " : "HTTP/1.0 ";
   out += std::to_string(status);
   out += ' ';
   out += reasonPhrase(status);
-  out += "\r\nContent-Type: application/json\r\nContent-Length: ";
+  out += "\r\nContent-Type: ";
+  // Content types are constants of ours, but never let one split the head.
+  const bool cleanType = response.contentType.find_first_of("\r\n") == std::string::npos && !response.contentType.empty();
+  out += cleanType ? response.contentType : std::string(kJsonContentType);
+  if (status == 405) out += "\r\nAllow: GET";
+  out += "\r\nContent-Length: ";
   out += std::to_string(response.body.size());
   out += "\r\nConnection: close\r\n\r\n";
   out += response.body;

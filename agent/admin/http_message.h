@@ -1,5 +1,6 @@
-// The small slice of HTTP/1.0 the admin API speaks: parsing one request head
-// and formatting one response. Pure functions, so every malformed-input path
+// The small slice of HTTP/1.x the admin API (HTTP/1.0) and the metrics and
+// health listener (HTTP/1.1) speak: parsing one request head and formatting
+// one response, always with Connection: close. Pure functions, so every malformed-input path
 // is unit-testable without sockets.
 #pragma once
 
@@ -10,10 +11,17 @@
 
 namespace nodemesh::admin {
 
+inline constexpr const char* kJsonContentType = "application/json";
+
 struct Response {
   int status = 200;
-  std::string body;  // JSON
+  std::string body;  // JSON unless contentType says otherwise
+  std::string contentType = kJsonContentType;
 };
+
+// The version written on status lines. Both servers answer one request per
+// connection and close it, which HTTP/1.1 allows with "Connection: close".
+enum class HttpVersion { k10, k11 };
 
 struct Request {
   std::string method;
@@ -38,7 +46,8 @@ Response errorResponse(int status, std::string_view message);
 
 const char* reasonPhrase(int status);
 
-// The full wire form: status line, fixed headers, body.
-std::string formatResponse(const Response& response);
+// The full wire form: status line, fixed headers, body. A 405 also carries
+// "Allow: GET" (both servers are read-only).
+std::string formatResponse(const Response& response, HttpVersion version = HttpVersion::k10);
 
 }  // namespace nodemesh::admin

@@ -31,7 +31,45 @@ void releaseParserMemory() { ::malloc_trim(0); }
 
 }  // namespace
 
+Agent::OperationGuard::OperationGuard(const Agent& agent) : agent_(agent) {
+  std::lock_guard lock(agent_.healthMu_);
+  it_ = agent_.operations_.emplace(std::chrono::steady_clock::now(), 0);
+}
+
+Agent::OperationGuard::~OperationGuard() {
+  std::lock_guard lock(agent_.healthMu_);
+  agent_.operations_.erase(it_);
+}
+
+LivenessInputs Agent::livenessInputs() const {
+  LivenessInputs in;
+  in.loop = loopState_.load();
+  std::lock_guard lock(healthMu_);
+  if (!operations_.empty()) in.oldestOperation = std::chrono::steady_clock::now() - operations_.begin()->first;
+  return in;
+}
+
+ReadinessInputs Agent::readinessInputs() const {
+  ReadinessInputs in;
+  in.datapathLoaded = datapathLoaded_.load();
+  in.firstSnapshotApplied = firstSnapshotApplied_.load();
+  in.externalSource = options_.externalSource;
+  std::lock_guard lock(healthMu_);
+  in.lastError = lastErrorForProbe_;
+  return in;
+}
+
+void Agent::setMetricsAddress(std::optional<std::string> address) {
+  std::lock_guard lock(mu_);
+  metricsAddress_ = std::move(address);
+}
+
 Status Agent::start() {
+  OperationGuard busy(*this);
+  return startImpl();
+}
+
+Status Agent::startImpl() {
   kernel_ = probeKernel();
   auto mount = discoverCgroup2Mount();
   if (!mount) return mount.error();
@@ -54,6 +92,7 @@ Status Agent::start() {
     std::lock_guard lock(mu_);
     lb_ = std::move(*lb);
   }
+  datapathLoaded_ = true;
   spdlog::info("datapath loaded; maps and links pinned under {}", options_.pinRoot);
   if (!initial) {
     spdlog::info("config comes from {}; nothing applied until its first snapshot", *options_.externalSource);
@@ -63,6 +102,7 @@ Status Agent::start() {
 }
 
 Status Agent::reload() {
+  OperationGuard busy(*this);
   if (options_.externalSource) {
     spdlog::info("no config file to reload: the config comes from {}, which pushes every change itself",
                  *options_.externalSource);
@@ -74,6 +114,7 @@ Status Agent::reload() {
 }
 
 Status Agent::applyFromSource(state::Snapshot snapshot) {
+  OperationGuard busy(*this);
   {
     std::lock_guard lock(mu_);
     if (!lb_) return Error{"applyFromSource before start()", 0};
@@ -83,7 +124,13 @@ Status Agent::applyFromSource(state::Snapshot snapshot) {
 
 Status Agent::recordOutcome(Status st) {
   std::lock_guard lock(mu_);
+  {
+    std::lock_guard healthLock(healthMu_);
+    if (st) lastErrorForProbe_.reset();
+    else lastErrorForProbe_ = st.error().message;
+  }
   if (!st) {
+    ++reloadFailures_;
     lastReloadError_ = st.error().message;
     spdlog::error("config rejected, still serving config version {}:\n{}", snapshot_ ? snapshot_->version : 0,
                   st.error().message);
@@ -121,6 +168,7 @@ Status Agent::applySnapshot(state::Snapshot snapshot) {
                plan->servicesRemoved, plan->backendsAdded, plan->backendsRemoved);
   snapshot_ = std::make_shared<const state::Snapshot>(std::move(snapshot));
   desired_ = std::move(*desired);
+  firstSnapshotApplied_ = true;  // the hooks were attached above, before the maps
   return {};
 }
 

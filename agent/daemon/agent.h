@@ -6,7 +6,9 @@
 // and the admin server thread (which only reads) never race.
 #pragma once
 
+#include <atomic>
 #include <chrono>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -18,6 +20,8 @@
 #include "datapath/desired_state.h"
 #include "datapath/socket_lb.h"
 #include "daemon/kernel_features.h"
+#include "daemon/metrics.h"
+#include "daemon/metrics_health.h"
 #include "state/snapshot.h"
 
 namespace nodemesh::daemon {
@@ -31,6 +35,8 @@ struct AgentOptions {
   std::string nodeName;  // shown before the first snapshot names the node
   std::string pinRoot = "/sys/fs/bpf/nodemesh";
   std::string adminSocket = "/run/nodemesh/admin.sock";
+  // HOST:PORT of the metrics and health listener; empty: disabled.
+  std::string metricsAddress = "127.0.0.1:15020";
 };
 
 class Agent {
@@ -56,8 +62,34 @@ class Agent {
   nlohmann::json servicesJson() const;
   const AgentOptions& options() const { return options_; }
 
+  // For /metrics: a copy taken under the lock (formatting happens outside).
+  metrics::AgentMetrics metricsSnapshot() const;
+  // For /healthz and /readyz: never take the state lock, so they answer
+  // even while an apply holds it.
+  LivenessInputs livenessInputs() const;
+  ReadinessInputs readinessInputs() const;
+  // main() reports the control loop's life and, once bound, where the
+  // metrics listener is (shown as agent.metricsAddress in the status).
+  void setLoopState(LoopState state) { loopState_.store(state); }
+  void setMetricsAddress(std::optional<std::string> address);
+
  private:
+  // Marks a control operation (start, reload, source snapshot) in progress
+  // for liveness; several may overlap (control thread and source thread).
+  class OperationGuard {
+   public:
+    explicit OperationGuard(const Agent& agent);
+    ~OperationGuard();
+    OperationGuard(const OperationGuard&) = delete;
+    OperationGuard& operator=(const OperationGuard&) = delete;
+
+   private:
+    const Agent& agent_;
+    std::multimap<std::chrono::steady_clock::time_point, int>::iterator it_;
+  };
+
   Result<state::Snapshot> readConfig() const;
+  Status startImpl();
   Status applySnapshot(state::Snapshot snapshot);
   Status recordOutcome(Status st);
 
@@ -74,6 +106,16 @@ class Agent {
   datapath::DesiredServices desired_;
   std::uint64_t nextVersion_ = 1;
   std::optional<std::string> lastReloadError_;
+  std::uint64_t reloadFailures_ = 0;
+  std::optional<std::string> metricsAddress_;
+
+  // Probe state: atomics and a lock held only for a few instructions.
+  std::atomic<LoopState> loopState_{LoopState::kStarting};
+  std::atomic<bool> datapathLoaded_{false};
+  std::atomic<bool> firstSnapshotApplied_{false};
+  mutable std::mutex healthMu_;
+  mutable std::multimap<std::chrono::steady_clock::time_point, int> operations_;  // guarded by healthMu_
+  mutable std::optional<std::string> lastErrorForProbe_;                           // guarded by healthMu_
 };
 
 }  // namespace nodemesh::daemon

@@ -28,7 +28,8 @@ json Agent::statusJson() const {
                 {"uptimeSeconds", uptime},
                 {"configSource", source},
                 {"configVersion", snapshot_ ? snapshot_->version : 0},
-                {"lastReloadError", lastReloadError_ ? json(*lastReloadError_) : json(nullptr)}};
+                {"lastReloadError", lastReloadError_ ? json(*lastReloadError_) : json(nullptr)},
+                {"metricsAddress", metricsAddress_ ? json(*metricsAddress_) : json(nullptr)}};
 
   json programs = json::array();
   json maps = json::array();
@@ -68,6 +69,31 @@ json Agent::statusJson() const {
           {"maps", maps},
           {"counts", counts},
           {"services", services}};
+}
+
+metrics::AgentMetrics Agent::metricsSnapshot() const {
+  std::lock_guard lock(mu_);
+  metrics::AgentMetrics m;
+  m.version = NM_VERSION;
+  m.uptimeSeconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started_).count();
+  m.configVersion = snapshot_ ? snapshot_->version : 0;
+  m.reloadFailures = reloadFailures_;
+  m.lastReloadSucceeded = !lastReloadError_;
+  m.services = snapshot_ ? snapshot_->services.size() : 0;
+  if (!lb_) return m;
+  for (const auto& f : lb_->mapFill()) m.maps.push_back({f.name, f.entries, f.maxEntries});
+  if (auto installed = lb_->readInstalled()) m.backends = installed->backends.size();
+  auto stats = lb_->readStats();
+  for (const auto& [key, svc] : desired_) {
+    nm_service_stats s{};
+    if (stats) {
+      if (auto it = stats->find(key); it != stats->end()) s = it->second;
+    }
+    m.servicePorts.push_back({svc.name, datapath::addressOf(key.addr, key.family).toString(),
+                              datapath::hostPort(key.port), key.proto == IPPROTO_UDP ? "udp" : "tcp",
+                              s.connections, s.datagrams, s.no_backend});
+  }
+  return m;
 }
 
 json Agent::servicesJson() const {

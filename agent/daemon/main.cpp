@@ -6,10 +6,13 @@
 #include <iostream>
 
 #include "admin/admin_server.h"
+#include "admin/http_server.h"
+#include "admin/tcp_listen.h"
 #include "config/config_loader.h"
 #include "daemon/agent.h"
 #include "daemon/event_loop.h"
 #include "daemon/kube_wiring.h"
+#include "daemon/metrics_http.h"
 #include "datapath/socket_lb.h"
 #include "common/system_paths.h"
 
@@ -73,6 +76,11 @@ int main(int argc, char** argv) {
   inClusterOpt->excludes(kubeconfigOpt);
   app.add_option("--pin-root", opts.pinRoot, "bpffs directory for pinned maps and links")->capture_default_str();
   app.add_option("--admin-socket", opts.adminSocket, "UNIX socket of the admin API")->capture_default_str();
+  app.add_option("--metrics-address", opts.metricsAddress,
+                 "HOST:PORT of the plain-HTTP /metrics, /healthz and /readyz listener (not root-only: keep it on "
+                 "loopback or a pod IP); \"\" or \"off\" disables it; port 0 picks a free port (logged, and in "
+                 "the status as agent.metricsAddress)")
+      ->capture_default_str();
   app.add_option("--log-level", logLevel, "trace|debug|info|warn|error")->capture_default_str();
   app.add_flag("--cleanup", cleanup, "detach every program and remove every pin this agent installed, then exit");
   app.add_flag("--check-config", check, "validate the config and exit");
@@ -130,6 +138,36 @@ int main(int argc, char** argv) {
     return 1;
   }
   daemon::Agent agent(opts);
+  // The health listener comes up first: /healthz and /readyz (503 while
+  // starting) answer during start, and a taken port fails before the
+  // datapath is touched.
+  std::unique_ptr<admin::HttpServer> metricsServer;
+  if (!opts.metricsAddress.empty() && opts.metricsAddress != "off") {
+    auto fd = admin::openTcpListener(opts.metricsAddress);
+    if (!fd) {
+      spdlog::error("metrics listener: {} (choose another with --metrics-address, or \"off\")", fd.error().message);
+      return 1;
+    }
+    const std::string bound = admin::tcpLocalAddress(fd->get());
+    // Same hardening as the admin API (head limit, 2 s deadlines, 64
+    // clients); anyone who can reach it may ask (no admit rule).
+    admin::HttpServerOptions http;
+    http.name = "metrics listener";
+    http.version = admin::HttpVersion::k11;
+    auto server = admin::HttpServer::start(
+        std::move(*fd),
+        [&agent](std::string_view method, std::string_view path) { return daemon::metricsRoute(agent, method, path); },
+        std::move(http));
+    if (!server) {
+      spdlog::error("metrics listener: {}", server.error().message);
+      return 1;
+    }
+    metricsServer = std::move(*server);
+    agent.setMetricsAddress(bound);
+    spdlog::info("metrics and health listening on http://{} (/metrics, /healthz, /readyz)", bound);
+  } else {
+    spdlog::info("metrics and health listener disabled (--metrics-address \"{}\")", opts.metricsAddress);
+  }
   if (auto st = agent.start(); !st) {
     spdlog::error("cannot start: {}", st.error().message);
     return 1;
@@ -157,7 +195,9 @@ int main(int argc, char** argv) {
       return 1;
     }
   }
+  agent.setLoopState(daemon::LoopState::kRunning);
   auto st = daemon::runEventLoop(wiring ? std::nullopt : opts.configPath, {.reload = [&agent] { (void)agent.reload(); }});
+  agent.setLoopState(daemon::LoopState::kStopped);
   if (source) {
     source->stop();
     spdlog::info("kubernetes source stopped");

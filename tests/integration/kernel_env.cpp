@@ -277,6 +277,10 @@ bool AgentProcess::start() {
     args.insert(args.end(), sourceArgs_.begin(), sourceArgs_.end());
   }
   args.insert(args.end(), {"--pin-root", pinRoot_, "--admin-socket", socket_});
+  bool metricsNamed = false;
+  for (const auto& a : extraArgs_) metricsNamed = metricsNamed || a.rfind("--metrics-address", 0) == 0;
+  if (!metricsNamed) args.insert(args.end(), {"--metrics-address", "127.0.0.1:0"});
+  args.insert(args.end(), extraArgs_.begin(), extraArgs_.end());
   std::vector<char*> argv;
   for (auto& a : args) argv.push_back(a.data());
   argv.push_back(nullptr);

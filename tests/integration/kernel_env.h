@@ -93,6 +93,10 @@ class AgentProcess {
   explicit AgentProcess(const std::string& configYaml);
   explicit AgentProcess(SourceArgs source);
   ~AgentProcess();  // SIGTERM, then --cleanup of its pins
+  // Extra agent flags for the next start(), after the source and pin flags.
+  // Unless they name --metrics-address, the agent gets 127.0.0.1:0 so tests
+  // never fight over (or depend on) port 15020.
+  void addArgs(std::vector<std::string> args) { extraArgs_.insert(extraArgs_.end(), args.begin(), args.end()); }
   bool start();      // spawns and waits until the admin API answers
   void kill(int sig);
   void writeConfig(const std::string& yaml);  // atomically (rename)
@@ -109,6 +113,7 @@ class AgentProcess {
 
   std::string dir_, pinRoot_, socket_;
   std::vector<std::string> sourceArgs_;  // empty: --config configPath()
+  std::vector<std::string> extraArgs_;
   pid_t pid_ = -1;
 };
 
