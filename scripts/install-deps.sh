@@ -16,7 +16,7 @@ packages=(
   libbpf-dev bpftool libelf-dev zlib1g-dev linux-libc-dev
   # agent libraries
   liburing-dev libssl-dev libfmt-dev libspdlog-dev libyaml-cpp-dev
-  nlohmann-json3-dev libcli11-dev libcurl4-openssl-dev
+  nlohmann-json3-dev libcli11-dev libcurl4-openssl-dev libnghttp2-dev
   # tests and benchmarks
   googletest libgtest-dev libgmock-dev libbenchmark-dev
   iproute2 iptables curl wrk nginx-light procps psmisc util-linux
