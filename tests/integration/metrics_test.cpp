@@ -16,6 +16,7 @@
 #include <thread>
 
 #include "kernel_env.h"
+#include "loopback_exchange.h"
 
 namespace nodemesh::testing {
 namespace {
@@ -40,33 +41,9 @@ json status(const AgentProcess& agent) {
   return j.is_discarded() ? json::object() : j;
 }
 
-// One raw exchange with 127.0.0.1:port; returns everything the server sent.
-std::string httpExchange(std::uint16_t port, const std::string& request) {
-  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_in sa{};
-  sa.sin_family = AF_INET;
-  sa.sin_port = htons(port);
-  sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (::connect(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa) != 0) {
-    ::close(fd);
-    return "CONNECT FAILED";
-  }
-  ::send(fd, request.data(), request.size(), MSG_NOSIGNAL);
-  std::string out;
-  char buf[4096];
-  for (;;) {
-    pollfd p{fd, POLLIN, 0};
-    if (::poll(&p, 1, 5000) <= 0) break;
-    ssize_t n = ::recv(fd, buf, sizeof buf, 0);
-    if (n <= 0) break;
-    out.append(buf, static_cast<std::size_t>(n));
-  }
-  ::close(fd);
-  return out;
-}
 
 std::string get(std::uint16_t port, const std::string& path) {
-  return httpExchange(port, "GET " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\nUser-Agent: kube-probe/1.30\r\nAccept: */*\r\n\r\n");
+  return loopbackExchange(port, "GET " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\nUser-Agent: kube-probe/1.30\r\nAccept: */*\r\n\r\n");
 }
 
 std::string statusLine(const std::string& raw) { return raw.substr(0, raw.find("\r\n")); }
@@ -176,11 +153,11 @@ TEST_F(MetricsTest, ProbesAndCountersOfTheRealAgent) {
   }
 
   // Malformed, oversized and non-GET requests are refused; the listener keeps serving.
-  const std::string bad = httpExchange(port, "garbage\r\n\r\n");
+  const std::string bad = loopbackExchange(port, "garbage\r\n\r\n");
   EXPECT_EQ(statusLine(bad), "HTTP/1.1 400 Bad Request") << bad;
-  EXPECT_EQ(statusLine(httpExchange(port, "GET /metrics HTTP/1.1\r\nX-Pad: " + std::string(9000, 'a'))),
+  EXPECT_EQ(statusLine(loopbackExchange(port, "GET /metrics HTTP/1.1\r\nX-Pad: " + std::string(9000, 'a'))),
             "HTTP/1.1 431 Request Header Fields Too Large");
-  const std::string post = httpExchange(port, "POST /metrics HTTP/1.1\r\nHost: x\r\n\r\n");
+  const std::string post = loopbackExchange(port, "POST /metrics HTTP/1.1\r\nHost: x\r\n\r\n");
   EXPECT_EQ(statusLine(post), "HTTP/1.1 405 Method Not Allowed") << post;
   EXPECT_EQ(header(post, "Allow"), "GET") << post;
   EXPECT_EQ(statusLine(get(port, "/nope")), "HTTP/1.1 404 Not Found");

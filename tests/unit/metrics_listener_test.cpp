@@ -8,6 +8,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "loopback_exchange.h"
 #include "admin/http_server.h"
 #include "admin/tcp_listen.h"
 #include "daemon/agent.h"
@@ -16,29 +17,6 @@
 namespace nodemesh {
 namespace {
 
-std::string tcpExchange(std::uint16_t port, const std::string& request) {
-  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_in sa{};
-  sa.sin_family = AF_INET;
-  sa.sin_port = htons(port);
-  sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (::connect(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa) != 0) {
-    ::close(fd);
-    return "CONNECT FAILED";
-  }
-  ::send(fd, request.data(), request.size(), MSG_NOSIGNAL);
-  std::string out;
-  char buf[4096];
-  for (;;) {
-    pollfd p{fd, POLLIN, 0};
-    if (::poll(&p, 1, 3000) <= 0) break;
-    const ssize_t n = ::recv(fd, buf, sizeof buf, 0);
-    if (n <= 0) break;
-    out.append(buf, static_cast<std::size_t>(n));
-  }
-  ::close(fd);
-  return out;
-}
 
 std::string statusLine(const std::string& raw) { return raw.substr(0, raw.find("\r\n")); }
 std::string bodyOf(const std::string& raw) {
@@ -115,22 +93,22 @@ class MetricsListenerTest : public ::testing::Test {
 };
 
 TEST_F(MetricsListenerTest, AliveButNotReadyBeforeStart) {
-  const std::string health = tcpExchange(port_, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n");
+  const std::string health = testing::loopbackExchange(port_, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n");
   EXPECT_EQ(statusLine(health), "HTTP/1.1 200 OK") << health;
   EXPECT_EQ(bodyOf(health), "ok\n");
   EXPECT_NE(health.find("\r\nConnection: close\r\n"), std::string::npos) << health;
   EXPECT_NE(health.find("\r\nContent-Type: text/plain; charset=utf-8\r\n"), std::string::npos) << health;
 
-  const std::string ready = tcpExchange(port_, "GET /readyz HTTP/1.1\r\n\r\n");
+  const std::string ready = testing::loopbackExchange(port_, "GET /readyz HTTP/1.1\r\n\r\n");
   EXPECT_EQ(statusLine(ready), "HTTP/1.1 503 Service Unavailable") << ready;
   EXPECT_EQ(bodyOf(ready), "starting: the datapath is not loaded yet\n");
 
   agent_->setLoopState(daemon::LoopState::kStopped);
-  EXPECT_EQ(statusLine(tcpExchange(port_, "GET /healthz HTTP/1.1\r\n\r\n")), "HTTP/1.1 503 Service Unavailable");
+  EXPECT_EQ(statusLine(testing::loopbackExchange(port_, "GET /healthz HTTP/1.1\r\n\r\n")), "HTTP/1.1 503 Service Unavailable");
 }
 
 TEST_F(MetricsListenerTest, MetricsDeclareEveryFamilyBeforeAnyDatapath) {
-  const std::string raw = tcpExchange(port_, "GET /metrics?x=1 HTTP/1.1\r\nAccept: text/plain\r\n\r\n");
+  const std::string raw = testing::loopbackExchange(port_, "GET /metrics?x=1 HTTP/1.1\r\nAccept: text/plain\r\n\r\n");
   EXPECT_EQ(statusLine(raw), "HTTP/1.1 200 OK") << raw;
   EXPECT_NE(raw.find("\r\nContent-Type: text/plain; version=0.0.4; charset=utf-8\r\n"), std::string::npos) << raw;
   const std::string body = bodyOf(raw);
@@ -140,16 +118,16 @@ TEST_F(MetricsListenerTest, MetricsDeclareEveryFamilyBeforeAnyDatapath) {
 }
 
 TEST_F(MetricsListenerTest, RefusesBadRequestsAndKeepsServing) {
-  EXPECT_EQ(statusLine(tcpExchange(port_, "garbage\r\n\r\n")), "HTTP/1.1 400 Bad Request");
-  const std::string post = tcpExchange(port_, "POST /metrics HTTP/1.1\r\n\r\n");
+  EXPECT_EQ(statusLine(testing::loopbackExchange(port_, "garbage\r\n\r\n")), "HTTP/1.1 400 Bad Request");
+  const std::string post = testing::loopbackExchange(port_, "POST /metrics HTTP/1.1\r\n\r\n");
   EXPECT_EQ(statusLine(post), "HTTP/1.1 405 Method Not Allowed");
   EXPECT_NE(post.find("\r\nAllow: GET\r\n"), std::string::npos) << post;
-  EXPECT_EQ(statusLine(tcpExchange(port_, "GET /v1/status HTTP/1.1\r\n\r\n")), "HTTP/1.1 404 Not Found");
-  EXPECT_EQ(statusLine(tcpExchange(port_, "GET /x HTTP/1.1\r\nX-Pad: " + std::string(9000, 'a'))),
+  EXPECT_EQ(statusLine(testing::loopbackExchange(port_, "GET /v1/status HTTP/1.1\r\n\r\n")), "HTTP/1.1 404 Not Found");
+  EXPECT_EQ(statusLine(testing::loopbackExchange(port_, "GET /x HTTP/1.1\r\nX-Pad: " + std::string(9000, 'a'))),
             "HTTP/1.1 431 Request Header Fields Too Large");
   // A silent client times out with 408 and does not hold up the next one.
-  EXPECT_EQ(statusLine(tcpExchange(port_, "GET /healthz HTTP/1.1\r\n")), "HTTP/1.1 408 Request Timeout");
-  EXPECT_EQ(statusLine(tcpExchange(port_, "GET /healthz HTTP/1.1\r\n\r\n")), "HTTP/1.1 200 OK");
+  EXPECT_EQ(statusLine(testing::loopbackExchange(port_, "GET /healthz HTTP/1.1\r\n")), "HTTP/1.1 408 Request Timeout");
+  EXPECT_EQ(statusLine(testing::loopbackExchange(port_, "GET /healthz HTTP/1.1\r\n\r\n")), "HTTP/1.1 200 OK");
 }
 
 }  // namespace

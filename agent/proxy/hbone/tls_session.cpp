@@ -111,6 +111,22 @@ TlsSession::TlsSession(std::shared_ptr<const TlsContext> ctx, TlsRole role, Hbon
 
 TlsSession::~TlsSession() = default;
 
+// The owner moves ciphertext in and out of these two memory BIOs; the SSL
+// object owns them once attached.
+Status TlsSession::attachMemoryBios() {
+  rbio_ = BIO_new(BIO_s_mem());
+  wbio_ = BIO_new(BIO_s_mem());
+  if (rbio_ == nullptr || wbio_ == nullptr) {
+    BIO_free(rbio_);
+    BIO_free(wbio_);
+    rbio_ = wbio_ = nullptr;
+    return Error{"BIO_new: " + opensslErrors()};
+  }
+  BIO_set_mem_eof_return(rbio_, -1);  // empty = "want more", not EOF
+  SSL_set_bio(ssl_.get(), rbio_, wbio_);
+  return {};
+}
+
 Result<std::unique_ptr<TlsSession>> TlsSession::client(std::shared_ptr<const TlsContext> ctx,
                                                        const identity::IssuedCertificate* clientCert,
                                                        HboneCounters* counters) {
@@ -123,15 +139,7 @@ Result<std::unique_ptr<TlsSession>> TlsSession::client(std::shared_ptr<const Tls
       return st.error().wrap("HBONE client certificate");
     }
   }
-  s->rbio_ = BIO_new(BIO_s_mem());
-  s->wbio_ = BIO_new(BIO_s_mem());
-  if (s->rbio_ == nullptr || s->wbio_ == nullptr) {
-    BIO_free(s->rbio_);
-    BIO_free(s->wbio_);
-    return Error{"BIO_new: " + opensslErrors()};
-  }
-  BIO_set_mem_eof_return(s->rbio_, -1);  // empty = "want more", not EOF
-  SSL_set_bio(s->ssl_.get(), s->rbio_, s->wbio_);
+  if (auto st = s->attachMemoryBios(); !st) return st.error();
   SSL_set_connect_state(s->ssl_.get());
   std::string none;
   if (auto st = s->advance(none); !st) return st.error();  // ClientHello
@@ -143,15 +151,7 @@ Result<std::unique_ptr<TlsSession>> TlsSession::server(std::shared_ptr<const Tls
   std::unique_ptr<TlsSession> s(new TlsSession(ctx, TlsRole::kServer, counters));
   s->ssl_.reset(SSL_new(ctx->get()));
   if (!s->ssl_) return Error{"SSL_new: " + opensslErrors()};
-  s->rbio_ = BIO_new(BIO_s_mem());
-  s->wbio_ = BIO_new(BIO_s_mem());
-  if (s->rbio_ == nullptr || s->wbio_ == nullptr) {
-    BIO_free(s->rbio_);
-    BIO_free(s->wbio_);
-    return Error{"BIO_new: " + opensslErrors()};
-  }
-  BIO_set_mem_eof_return(s->rbio_, -1);
-  SSL_set_bio(s->ssl_.get(), s->rbio_, s->wbio_);
+  if (auto st = s->attachMemoryBios(); !st) return st.error();
   SSL_set_accept_state(s->ssl_.get());
   return s;
 }

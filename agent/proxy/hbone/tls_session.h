@@ -95,6 +95,7 @@ class TlsSession {
  private:
   TlsSession(std::shared_ptr<const TlsContext> ctx, TlsRole role, HboneCounters* counters);
   Status advance(std::string& plaintext);
+  Status attachMemoryBios();
   Status fail(TlsFailure why, std::string detail);
   Status failFromSsl(int ret, const char* what);
   Status flushPending();
