@@ -91,6 +91,14 @@ class Agent {
   Result<state::Snapshot> readConfig() const;
   Status startImpl();
   Status applySnapshot(state::Snapshot snapshot);
+
+  // What status and metrics read from the kernel maps; caller holds mu_.
+  struct DatapathView {
+    std::size_t backends = 0;
+    std::map<nm_service_key, nm_service_stats, datapath::BytesLess<nm_service_key>> stats;
+    nm_service_stats statsOf(const nm_service_key& key) const;
+  };
+  DatapathView readDatapathView() const;
   Status recordOutcome(Status st);
 
   AgentOptions options_;

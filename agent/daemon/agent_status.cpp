@@ -17,6 +17,22 @@ json kernelJson(const KernelInfo& k, const std::string& cgroupMount, const std::
 
 }  // namespace
 
+// One read of the installed maps serves both the backend count and the
+// counters (the maps are the truth, not the agent's memory).
+Agent::DatapathView Agent::readDatapathView() const {
+  DatapathView view;
+  auto installed = lb_->readInstalled();
+  if (!installed) return view;
+  view.backends = installed->backends.size();
+  if (auto stats = lb_->readStats(*installed)) view.stats = std::move(*stats);
+  return view;
+}
+
+nm_service_stats Agent::DatapathView::statsOf(const nm_service_key& key) const {
+  auto it = stats.find(key);
+  return it == stats.end() ? nm_service_stats{} : it->second;
+}
+
 json Agent::statusJson() const {
   std::lock_guard lock(mu_);
   const double uptime = std::chrono::duration<double>(std::chrono::steady_clock::now() - started_).count();
@@ -40,12 +56,10 @@ json Agent::statusJson() const {
       programs.push_back({{"hook", p.hook}, {"cgroup", p.cgroup}, {"programId", p.programId}, {"linkId", p.linkId}, {"pin", p.pin}});
     for (const auto& m : lb_->mapFill())
       maps.push_back({{"name", m.name}, {"entries", m.entries ? json(*m.entries) : json(nullptr)}, {"maxEntries", m.maxEntries}});
-    auto stats = lb_->readStats();
+    const DatapathView view = readDatapathView();
+    backends = view.backends;
     for (const auto& [key, svc] : desired_) {
-      nm_service_stats s{};
-      if (stats) {
-        if (auto it = stats->find(key); it != stats->end()) s = it->second;
-      }
+      const nm_service_stats s = view.statsOf(key);
       services.push_back({{"name", svc.name},
                           {"vip", datapath::addressOf(key.addr, key.family).toString()},
                           {"port", datapath::hostPort(key.port)},
@@ -57,7 +71,6 @@ json Agent::statusJson() const {
                           {"datagrams", s.datagrams},
                           {"noBackend", s.no_backend}});
     }
-    if (auto installed = lb_->readInstalled()) backends = installed->backends.size();
   }
   json counts = {{"services", snapshot_ ? snapshot_->services.size() : 0},
                  {"servicePorts", desired_.size()},
@@ -82,13 +95,10 @@ metrics::AgentMetrics Agent::metricsSnapshot() const {
   m.services = snapshot_ ? snapshot_->services.size() : 0;
   if (!lb_) return m;
   for (const auto& f : lb_->mapFill()) m.maps.push_back({f.name, f.entries, f.maxEntries});
-  if (auto installed = lb_->readInstalled()) m.backends = installed->backends.size();
-  auto stats = lb_->readStats();
+  const DatapathView view = readDatapathView();
+  m.backends = view.backends;
   for (const auto& [key, svc] : desired_) {
-    nm_service_stats s{};
-    if (stats) {
-      if (auto it = stats->find(key); it != stats->end()) s = it->second;
-    }
+    const nm_service_stats s = view.statsOf(key);
     m.servicePorts.push_back({svc.name, datapath::addressOf(key.addr, key.family).toString(),
                               datapath::hostPort(key.port), key.proto == IPPROTO_UDP ? "udp" : "tcp",
                               s.connections, s.datagrams, s.no_backend});

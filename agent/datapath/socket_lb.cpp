@@ -240,13 +240,12 @@ Status SocketLb::apply(const SyncPlan& plan) {
   return {};
 }
 
-Result<std::map<nm_service_key, nm_service_stats, BytesLess<nm_service_key>>> SocketLb::readStats() const {
+Result<std::map<nm_service_key, nm_service_stats, BytesLess<nm_service_key>>> SocketLb::readStats(
+    const InstalledState& installed) const {
   std::map<nm_service_key, nm_service_stats, BytesLess<nm_service_key>> out;
-  auto installed = readInstalled();
-  if (!installed) return installed.error();
   const int statFd = bpf_map__fd(skel_->maps.nm_svc_stats);
   std::vector<nm_service_stats> perCpu(numCpus_);
-  for (const auto& [key, svc] : installed->services) {
+  for (const auto& [key, svc] : installed.services) {
     if (bpf_map_lookup_elem(statFd, &svc.value.id, perCpu.data()) != 0)
       return Error::sys("reading counters of " + toString(key));
     nm_service_stats sum{};

@@ -61,8 +61,9 @@ class SocketLb {
   // Applies ops in order; stops at the first failure (the maps stay
   // consistent because of the plan's order; the next sync converges).
   Status apply(const SyncPlan& plan);
-  // Per-CPU counters summed, by service key.
-  Result<std::map<nm_service_key, nm_service_stats, BytesLess<nm_service_key>>> readStats() const;
+  // Per-CPU counters summed, by service key, for the services in installed.
+  Result<std::map<nm_service_key, nm_service_stats, BytesLess<nm_service_key>>> readStats(
+      const InstalledState& installed) const;
 
   const std::vector<AttachedProgram>& programs() const { return programs_; }
   std::vector<MapFill> mapFill() const;
