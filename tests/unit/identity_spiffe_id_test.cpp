@@ -100,13 +100,21 @@ TEST(TrustDomain, Check) {
   EXPECT_FALSE(checkTrustDomain("a/b"));
 }
 
+state::Workload workload(const char* cgroup, const char* ns, const char* sa) {
+  state::Workload w;
+  w.cgroup = cgroup;
+  w.ns = ns;
+  w.serviceAccount = sa;
+  return w;
+}
+
 TEST(IdentitiesFor, DistinctSortedWithDefaultServiceAccount) {
   state::Snapshot snap;
   snap.workloads = {
-      {"/pods/p1", "shop", "checkout", {}},
-      {"/pods/p2", "shop", "checkout", {}},  // same identity, second pod
-      {"/pods/p3", "shop", "", {}},          // default service account
-      {"/pods/p4", "billing", "api", {}},
+      workload("/pods/p1", "shop", "checkout"),
+      workload("/pods/p2", "shop", "checkout"),  // same identity, second pod
+      workload("/pods/p3", "shop", ""),          // default service account
+      workload("/pods/p4", "billing", "api"),
   };
   auto ids = identitiesFor(snap, "cluster.local");
   ASSERT_TRUE(ids) << ids.error().message;
@@ -117,7 +125,7 @@ TEST(IdentitiesFor, DistinctSortedWithDefaultServiceAccount) {
 
   EXPECT_TRUE(identitiesFor(state::Snapshot{}, "cluster.local")->empty());
   EXPECT_FALSE(identitiesFor(snap, "Bad Domain"));
-  snap.workloads.push_back({"/pods/bad", "", "x", {}});
+  snap.workloads.push_back(workload("/pods/bad", "", "x"));
   auto bad = identitiesFor(snap, "cluster.local");
   ASSERT_FALSE(bad);
   EXPECT_NE(bad.error().message.find("/pods/bad"), std::string::npos) << bad.error().message;
