@@ -6,6 +6,8 @@
 #include <sys/inotify.h>
 #include <sys/signalfd.h>
 
+#include <algorithm>
+#include <chrono>
 #include <cstring>
 #include <filesystem>
 
@@ -53,14 +55,32 @@ Status runEventLoop(const std::optional<std::string>& configPath, const LoopCall
   }
 
   bool pending = false;
+  using Clock = std::chrono::steady_clock;
+  auto nextTick = Clock::now() + callbacks.tickInterval;
+  Clock::time_point reloadAt{};  // debounce: reload once the file was quiet this long
   while (true) {
     pollfd fds[2] = {{sigFd.get(), POLLIN, 0}, {watchFd.get(), POLLIN, 0}};
-    const int n = ::poll(fds, watchFd ? 2 : 1, pending ? kDebounceMs : -1);
+    int timeout = -1;
+    if (pending) {
+      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(reloadAt - Clock::now()).count();
+      timeout = static_cast<int>(std::max<long long>(0, left));
+    }
+    if (callbacks.tick) {
+      const auto untilTick =
+          std::chrono::duration_cast<std::chrono::milliseconds>(nextTick - Clock::now()).count();
+      const int t = static_cast<int>(std::max<long long>(0, untilTick));
+      timeout = timeout < 0 ? t : std::min(timeout, t);
+    }
+    const int n = ::poll(fds, watchFd ? 2 : 1, timeout);
     if (n < 0) {
       if (errno == EINTR) continue;
       return Error::sys("poll in the control loop");
     }
-    if (n == 0 && pending) {
+    if (callbacks.tick && Clock::now() >= nextTick) {
+      callbacks.tick();
+      nextTick = Clock::now() + callbacks.tickInterval;
+    }
+    if (pending && Clock::now() >= reloadAt) {
       pending = false;
       spdlog::info("config file changed; reloading");
       callbacks.reload();
@@ -84,7 +104,10 @@ Status runEventLoop(const std::optional<std::string>& configPath, const LoopCall
       while ((len = ::read(watchFd.get(), buf, sizeof buf)) > 0) {
         for (char* p = buf; p < buf + len;) {
           auto* ev = reinterpret_cast<inotify_event*>(p);
-          if (ev->len && watchedName == ev->name && !(ev->mask & IN_DELETE)) pending = true;
+          if (ev->len && watchedName == ev->name && !(ev->mask & IN_DELETE)) {
+            pending = true;
+            reloadAt = Clock::now() + std::chrono::milliseconds(kDebounceMs);
+          }
           p += sizeof(inotify_event) + ev->len;
         }
       }

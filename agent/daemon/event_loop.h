@@ -3,6 +3,7 @@
 // editors and Kubernetes ConfigMaps replace files by rename.
 #pragma once
 
+#include <chrono>
 #include <functional>
 #include <optional>
 #include <string>
@@ -13,6 +14,10 @@ namespace nodemesh::daemon {
 
 struct LoopCallbacks {
   std::function<void()> reload;
+  // Called about every `tickInterval` (certificate rotation, late cgroups);
+  // must return quickly. Unset: no ticks.
+  std::function<void()> tick;
+  std::chrono::milliseconds tickInterval{1000};
 };
 
 // Blocks SIGHUP/SIGINT/SIGTERM for the whole process; call before starting
