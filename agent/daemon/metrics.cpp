@@ -27,6 +27,17 @@ std::vector<Sample> samplesOf(const AgentMetrics& m) {
     out.push_back({idx(Metric::kServiceDatagrams), labels, sp.datagrams});
     out.push_back({idx(Metric::kServiceNoBackend), labels, sp.noBackend});
   }
+  for (const auto& ns : m.namespaces) {
+    const Labels labels{{"namespace", ns.ns}};
+    out.push_back({idx(Metric::kNsConnections), labels, ns.connections});
+    out.push_back({idx(Metric::kNsActive), labels, ns.active});
+    out.push_back({idx(Metric::kNsBytes), {{"namespace", ns.ns}, {"direction", "rx"}}, ns.bytesRx});
+    out.push_back({idx(Metric::kNsBytes), {{"namespace", ns.ns}, {"direction", "tx"}}, ns.bytesTx});
+    out.push_back({idx(Metric::kNsHandshakeFailures), labels, ns.handshakeFailures});
+    out.push_back({idx(Metric::kNsPolicyDenials), labels, ns.policyDenials});
+    out.push_back({idx(Metric::kNsTenancyRejects), labels, ns.tenancyRejects});
+  }
+  for (const auto& [kind, count] : m.proxyEvents) out.push_back({idx(Metric::kProxyEvents), {{"kind", kind}}, count});
   return out;
 }
 

@@ -32,7 +32,21 @@ namespace nodemesh::daemon::metrics {
   X(kServiceDatagrams, "nodemesh_service_datagrams_total", kCounter,                                            \
     "UDP datagrams to a service VIP:port that the kernel sent to a backend.")                                   \
   X(kServiceNoBackend, "nodemesh_service_no_backend_total", kCounter,                                           \
-    "Connects or datagrams to a service VIP:port refused because it had no ready backend.")
+    "Connects or datagrams to a service VIP:port refused because it had no ready backend.")                     \
+  X(kNsConnections, "nodemesh_namespace_connections_total", kCounter,                                           \
+    "Connections the node proxy accepted for a namespace (outbound: the client's; inbound: the destination's).") \
+  X(kNsActive, "nodemesh_namespace_active_connections", kGauge,                                                 \
+    "Connections of a namespace the node proxy holds now.")                                                     \
+  X(kNsBytes, "nodemesh_namespace_bytes_total", kCounter,                                                       \
+    "Payload bytes the node proxy moved for a namespace, by direction (rx: from its workloads, tx: to them).")  \
+  X(kNsHandshakeFailures, "nodemesh_namespace_handshake_failures_total", kCounter,                              \
+    "mTLS handshakes that failed for a namespace's connections.")                                               \
+  X(kNsPolicyDenials, "nodemesh_namespace_policy_denials_total", kCounter,                                      \
+    "Connections refused by authorization, by destination namespace.")                                         \
+  X(kNsTenancyRejects, "nodemesh_namespace_tenancy_rejects_total", kCounter,                                    \
+    "Connections refused because the namespace was at its maxConnections cap.")                                 \
+  X(kProxyEvents, "nodemesh_proxy_events_total", kCounter,                                                      \
+    "Node proxy events by kind (uncaptured, no_route, tls failures and close reasons, stream rejects, ...).")
 
 enum class Metric : std::size_t {
 #define NM_METRIC_ENUM(id, name, type, help) id,
@@ -63,6 +77,13 @@ struct ServicePortCounters {
   std::uint64_t connections = 0, datagrams = 0, noBackend = 0;
 };
 
+// Per-namespace accounting of the node proxy.
+struct NamespaceCounters {
+  std::string ns;
+  std::uint64_t connections = 0, active = 0, bytesRx = 0, bytesTx = 0;
+  std::uint64_t handshakeFailures = 0, policyDenials = 0, tenancyRejects = 0;
+};
+
 // A copy of everything /metrics shows, taken under the agent's lock so the
 // formatting happens outside it.
 struct AgentMetrics {
@@ -75,6 +96,8 @@ struct AgentMetrics {
   std::uint64_t backends = 0;
   std::vector<MapGauge> maps;
   std::vector<ServicePortCounters> servicePorts;
+  std::vector<NamespaceCounters> namespaces;                      // empty when no node proxy runs
+  std::vector<std::pair<std::string, std::uint64_t>> proxyEvents;  // (kind, count)
 };
 
 std::vector<Sample> samplesOf(const AgentMetrics& m);

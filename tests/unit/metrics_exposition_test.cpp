@@ -109,6 +109,8 @@ AgentMetrics example() {
   m.maps = {{"nm_services", 3u, 65536}, {"nm_sock_storage", std::nullopt, 0}};
   m.servicePorts = {{"demo/web", "127.96.0.10", 80, "tcp", 10, 0, 1},
                     {"demo/odd\"name\\", "fd00::10", 53, "udp", 0, 7, 0}};
+  m.namespaces = {{"shop", 40, 3, 1000, 2000, 1, 2, 5}};
+  m.proxyEvents = {{"uncaptured", 4}};
   return m;
 }
 
@@ -141,6 +143,19 @@ TEST(AgentMetrics, RendersEveryFamilyOnceWithTheValues) {
                      "port=\"53\",protocol=\"udp\"} 7\n"),
             std::string::npos)
       << out;
+  EXPECT_NE(out.find("\nnodemesh_namespace_connections_total{namespace=\"shop\"} 40\n"), std::string::npos) << out;
+  EXPECT_NE(out.find("\nnodemesh_namespace_active_connections{namespace=\"shop\"} 3\n"), std::string::npos) << out;
+  EXPECT_NE(out.find("\nnodemesh_namespace_bytes_total{namespace=\"shop\",direction=\"rx\"} 1000\n"),
+            std::string::npos)
+      << out;
+  EXPECT_NE(out.find("\nnodemesh_namespace_bytes_total{namespace=\"shop\",direction=\"tx\"} 2000\n"),
+            std::string::npos)
+      << out;
+  EXPECT_NE(out.find("\nnodemesh_namespace_handshake_failures_total{namespace=\"shop\"} 1\n"), std::string::npos)
+      << out;
+  EXPECT_NE(out.find("\nnodemesh_namespace_policy_denials_total{namespace=\"shop\"} 2\n"), std::string::npos) << out;
+  EXPECT_NE(out.find("\nnodemesh_namespace_tenancy_rejects_total{namespace=\"shop\"} 5\n"), std::string::npos) << out;
+  EXPECT_NE(out.find("\nnodemesh_proxy_events_total{kind=\"uncaptured\"} 4\n"), std::string::npos) << out;
   // Every line is a comment or "name[{labels}] value"; the body ends with a newline.
   ASSERT_FALSE(out.empty());
   EXPECT_EQ(out.back(), '\n');
