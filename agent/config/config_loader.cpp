@@ -25,6 +25,18 @@ extern const unsigned long nm_embedded_example_config_size;
 namespace nodemesh::config {
 namespace {
 
+// Workload settings: the workload's own, else its namespace entry's, else the
+// defaults (not meshed, permissive).
+void resolveWorkloads(state::Snapshot& s, const Sites& sites) {
+  for (std::size_t i = 0; i < s.workloads.size(); ++i) {
+    state::Workload& w = s.workloads[i];
+    const WorkloadSite& site = sites.workloads[i];
+    const state::Namespace* ns = s.findNamespace(w.ns);
+    w.meshed = site.meshed.value_or(ns ? ns->meshed : false);
+    w.inbound = site.inbound.value_or(ns ? ns->inbound : state::InboundMode::kPermissive);
+  }
+}
+
 Result<state::Snapshot> parseChecked(std::string_view yamlText, const std::string& sourceName) {
   Diagnostics diag(sourceName);
   if (yamlText.size() > kMaxConfigBytes) {
@@ -35,7 +47,8 @@ Result<state::Snapshot> parseChecked(std::string_view yamlText, const std::strin
   std::vector<YAML::Node> docs = loadYamlDocuments(yamlText, diag);
   if (!diag.empty()) return diag.toError();
   if (docs.empty() || !present(docs.front())) {
-    diag.addGeneral(0, 0, "document is empty; expected a map with 'node' (and optionally 'workloads', 'services')");
+    diag.addGeneral(0, 0, "document is empty; expected a map with 'node' (and optionally 'mesh', 'nodes', "
+                          "'namespaces', 'workloads', 'services', 'authorization')");
     return diag.toError();
   }
   if (docs.size() > 1) {
@@ -50,10 +63,15 @@ Result<state::Snapshot> parseChecked(std::string_view yamlText, const std::strin
   state::Snapshot snapshot = std::move(decoded.snapshot);
   snapshot.version = 0;
   snapshot.source = sourceName;
+  resolveWorkloads(snapshot, decoded.sites);
   std::stable_sort(snapshot.services.begin(), snapshot.services.end(),
                    [](const state::Service& a, const state::Service& b) {
                      return a.qualifiedName() < b.qualifiedName();
                    });
+  std::sort(snapshot.peers.begin(), snapshot.peers.end(),
+            [](const state::PeerNode& a, const state::PeerNode& b) { return a.name < b.name; });
+  std::sort(snapshot.namespaces.begin(), snapshot.namespaces.end(),
+            [](const state::Namespace& a, const state::Namespace& b) { return a.name < b.name; });
   return snapshot;
 }
 

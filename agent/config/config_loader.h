@@ -19,7 +19,10 @@ inline constexpr const char* kEmbeddedExampleSource = "embedded example";
 // per line, each as "<source>:<line>:<col>: <field path>: <what is wrong>"
 // (":<line>:<col>" is left out when there is no node to point at).
 // Snapshot.version stays 0 (the agent sets it); Snapshot.source = sourceName;
-// services are sorted by qualifiedName(), endpoints keep their written order.
+// services are sorted by qualifiedName(), endpoints keep their written order;
+// peers and namespaces are sorted by name, authorization rules keep file
+// order; each Workload's meshed/inbound is resolved (its own setting, else its
+// namespace entry's, else not meshed and permissive).
 // Never throws.
 Result<state::Snapshot> parseConfig(std::string_view yamlText, const std::string& sourceName);
 

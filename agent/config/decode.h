@@ -7,6 +7,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include <cstddef>
+#include <optional>
 #include <vector>
 
 #include "config/diagnostics.h"
@@ -17,6 +18,7 @@ namespace nodemesh::config {
 struct EndpointSite {
   Location item;
   Location port;  // the endpoint's own port field, when given
+  Location node;  // the endpoint's node field, when given
 };
 
 struct ServiceSite {
@@ -31,14 +33,44 @@ struct ServiceSite {
 struct WorkloadSite {
   Location item;
   Location cgroup;
+  // The workload's own settings; unset: inherited from its namespace.
+  std::optional<bool> meshed;
+  std::optional<state::InboundMode> inbound;
+  std::vector<Location> addresses;  // parallel to Workload::addresses
+};
+
+struct PeerSite {
+  Location item;
+  Location name;
+  Location address;
+  bool addressValid = false;  // the entry is kept (its name is known) even when its address is bad
+};
+
+struct NamespaceSite {
+  Location item;
+  Location name;
+};
+
+struct RuleSite {
+  Location item;
+  Location name;
+  std::vector<Location> identities;  // parallel to AuthorizationRule::fromIdentities
 };
 
 // Locations parallel to the Snapshot's vectors: sites.services[i] describes
-// snapshot.services[i] (in written order; sorting happens after validation).
+// snapshot.services[i] (in written order; sorting and the resolution of
+// workload settings from their namespaces happen after validation).
 struct Sites {
   Location serviceList;  // the top-level `services` list (or the document when absent)
+  Location node;         // the `node` map
+  Location nodeName;
+  Location nodeAddress;  // node.address, or the node map when absent
+  Location trustDomain;  // mesh.trustDomain when given
   std::vector<WorkloadSite> workloads;
   std::vector<ServiceSite> services;
+  std::vector<PeerSite> peers;             // parallel to Snapshot::peers (written order)
+  std::vector<NamespaceSite> namespaces;   // parallel to Snapshot::namespaces (written order)
+  std::vector<RuleSite> rules;             // parallel to Snapshot::authorization
 };
 
 struct Decoded {

@@ -59,6 +59,17 @@ std::string checkCgroupPath(std::string_view text) {
   return {};
 }
 
+std::string checkAbsoluteFilePath(std::string_view text) {
+  if (text.empty()) return "must not be empty";
+  if (text.size() > kMaxFilePathLength) return "must be at most " + std::to_string(kMaxFilePathLength) + " characters";
+  for (char c : text) {
+    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) return "must not contain control characters";
+  }
+  if (text.front() != '/') return "must be an absolute path (starting with '/'), got " + quoted(text);
+  if (text.back() == '/') return "must name a file, not a directory, got " + quoted(text);
+  return {};
+}
+
 bool cgroupWithin(std::string_view inner, std::string_view outer) {
   if (outer == "/") return true;
   if (inner.size() < outer.size() || inner.substr(0, outer.size()) != outer) return false;

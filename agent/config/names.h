@@ -13,6 +13,7 @@ namespace nodemesh::config {
 inline constexpr std::size_t kMaxLabelLength = 63;
 inline constexpr std::size_t kMaxSubdomainLength = 253;
 inline constexpr std::size_t kMaxCgroupPathLength = 4095;
+inline constexpr std::size_t kMaxFilePathLength = 4095;  // PATH_MAX - 1
 
 // DNS-1123 label: [a-z0-9]([-a-z0-9]*[a-z0-9])?, at most 63 characters.
 std::string checkDnsLabel(std::string_view text);
@@ -20,6 +21,8 @@ std::string checkDnsLabel(std::string_view text);
 std::string checkDnsSubdomain(std::string_view text);
 // A cgroup v2 path relative to the mount root: "/" or "/a/b", no empty, "." or ".." segments.
 std::string checkCgroupPath(std::string_view text);
+// An absolute file path (the CA files): starts with '/', no control characters, at most 4095.
+std::string checkAbsoluteFilePath(std::string_view text);
 // True when `inner` is `outer` or lies below it.
 bool cgroupWithin(std::string_view inner, std::string_view outer);
 

@@ -9,6 +9,7 @@
 
 #include "config/limits.h"
 #include "config/names.h"
+#include "identity/spiffe_id.h"
 
 namespace nodemesh::config {
 namespace {
@@ -146,10 +147,146 @@ void validateAcrossServices(const Decoded& d, Diagnostics& diag) {
   }
 }
 
+// Peers: unique names and addresses, never this node.
+void validatePeers(const Decoded& d, Diagnostics& diag) {
+  const state::Snapshot& s = d.snapshot;
+  std::map<std::string, std::size_t> names;
+  std::map<state::IpAddress, std::size_t> addresses;
+  for (std::size_t i = 0; i < s.peers.size() && !diag.full(); ++i) {
+    const state::PeerNode& p = s.peers[i];
+    const PeerSite& site = d.sites.peers[i];
+    if (!p.name.empty() && checkDnsSubdomain(p.name).empty()) {
+      if (p.name == s.nodeName) {
+        diag.add(site.name, "node " + quoted(p.name) + " is this node (node.name); list only the other nodes");
+      } else if (auto [it, inserted] = names.emplace(p.name, i); !inserted) {
+        diag.add(site.name, "node " + quoted(p.name) + " is already listed as " + d.sites.peers[it->second].item.path);
+      }
+    }
+    if (!site.addressValid) continue;
+    if (s.nodeAddress && *s.nodeAddress == p.address) {
+      diag.add(site.address, "address " + p.address.toString() + " is this node's own address (node.address)");
+    } else if (auto [it, inserted] = addresses.emplace(p.address, i); !inserted) {
+      diag.add(site.address, "address " + p.address.toString() + " is already used by " +
+                                 d.sites.peers[it->second].item.path);
+    }
+  }
+}
+
+void validateNamespaces(const Decoded& d, Diagnostics& diag) {
+  std::map<std::string, std::size_t> seen;
+  for (std::size_t i = 0; i < d.snapshot.namespaces.size() && !diag.full(); ++i) {
+    const std::string& name = d.snapshot.namespaces[i].name;
+    if (name.empty()) continue;
+    auto [it, inserted] = seen.emplace(name, i);
+    if (!inserted) {
+      diag.add(d.sites.namespaces[i].name,
+               "namespace " + quoted(name) + " is already listed as " + d.sites.namespaces[it->second].item.path);
+    }
+  }
+}
+
+// A workload's own addresses identify it to the proxy: each belongs to one
+// workload and is not a service VIP.
+void validateWorkloadAddresses(const Decoded& d, Diagnostics& diag) {
+  const state::Snapshot& s = d.snapshot;
+  std::map<state::IpAddress, std::string> vips;  // VIP -> "service ns/name"
+  for (const Service& svc : s.services)
+    for (const auto& vip : svc.vips) vips.emplace(vip, svc.qualifiedName());
+  std::map<state::IpAddress, std::string> seen;  // address -> path of its first listing
+  for (std::size_t i = 0; i < s.workloads.size() && !diag.full(); ++i) {
+    const state::Workload& w = s.workloads[i];
+    const WorkloadSite& site = d.sites.workloads[i];
+    for (std::size_t a = 0; a < w.addresses.size(); ++a) {
+      const state::IpAddress& ip = w.addresses[a];
+      if (auto vip = vips.find(ip); vip != vips.end()) {
+        diag.add(site.addresses[a], "address " + ip.toString() + " is a VIP of service " + vip->second +
+                                        "; a workload's addresses are its own (pod) IPs");
+        continue;
+      }
+      auto [it, inserted] = seen.emplace(ip, site.addresses[a].path);
+      if (!inserted) diag.add(site.addresses[a], "address " + ip.toString() + " is already used by " + it->second);
+    }
+  }
+}
+
+// mtls services carry TCP only; endpoints name this node or a listed peer;
+// node.address is there when something needs it.
+void validateMesh(const Decoded& d, Diagnostics& diag) {
+  const state::Snapshot& s = d.snapshot;
+  std::set<std::string> peerNames;
+  for (const auto& p : s.peers) peerNames.insert(p.name);
+  const Location* remoteEndpoint = nullptr;  // the first endpoint on another node
+  std::string remoteNode;
+  const Location* mtlsService = nullptr;
+  for (std::size_t i = 0; i < s.services.size() && !diag.full(); ++i) {
+    const Service& svc = s.services[i];
+    const ServiceSite& site = d.sites.services[i];
+    if (svc.mode == state::ServiceMode::kMtls) {
+      if (!mtlsService) mtlsService = &site.item;
+      for (std::size_t p = 0; p < svc.ports.size(); ++p) {
+        if (svc.ports[p].protocol != state::Protocol::kUdp) continue;
+        diag.add(site.ports[p], "port " + portText(svc.ports[p].port, svc.ports[p].protocol) +
+                                    " in an mtls service: the node proxy carries TCP only (put UDP ports in a "
+                                    "separate l4 service)");
+      }
+    }
+    for (std::size_t e = 0; e < svc.endpoints.size(); ++e) {
+      const state::Endpoint& ep = svc.endpoints[e];
+      if (ep.node.empty() || ep.node == s.nodeName) continue;
+      if (!peerNames.count(ep.node)) {
+        diag.add(site.endpoints[e].node, "unknown node " + quoted(ep.node) +
+                                             "; list it under nodes (or leave node empty for this node, " +
+                                             quoted(s.nodeName) + ")");
+        continue;
+      }
+      if (!remoteEndpoint) {
+        remoteEndpoint = &site.endpoints[e].item;
+        remoteNode = ep.node;
+      }
+    }
+  }
+  if (s.nodeAddress || s.nodeName.empty()) return;  // node missing or broken: reported already
+  if (remoteEndpoint) {
+    diag.add(d.sites.nodeAddress, "is required when endpoints run on other nodes (" + remoteEndpoint->path +
+                                      " is on " + quoted(remoteNode) + ")");
+  } else if (mtlsService && !s.peers.empty()) {
+    diag.add(d.sites.nodeAddress, "is required when mtls services (" + mtlsService->path +
+                                      ") and peer nodes are configured: peers reach this node's proxy there");
+  }
+}
+
+void validateAuthorization(const Decoded& d, Diagnostics& diag) {
+  const state::Snapshot& s = d.snapshot;
+  const bool trustDomainOk = identity::checkTrustDomain(s.mesh.trustDomain).ok();
+  std::map<std::string, std::size_t> names;
+  for (std::size_t i = 0; i < s.authorization.size() && !diag.full(); ++i) {
+    const state::AuthorizationRule& r = s.authorization[i];
+    const RuleSite& site = d.sites.rules[i];
+    if (!r.name.empty()) {
+      auto [it, inserted] = names.emplace(r.name, i);
+      if (!inserted) {
+        diag.add(site.name, "rule " + quoted(r.name) + " is already defined by " + d.sites.rules[it->second].item.path);
+      }
+    }
+    if (!trustDomainOk) continue;
+    for (std::size_t k = 0; k < r.fromIdentities.size(); ++k) {
+      Result<identity::SpiffeId> id = identity::SpiffeId::parse(r.fromIdentities[k]);
+      if (!id || id->trustDomain() == s.mesh.trustDomain) continue;
+      diag.add(site.identities[k], "identity is in trust domain " + quoted(id->trustDomain()) +
+                                       " but the mesh's is " + quoted(s.mesh.trustDomain) +
+                                       " (mesh.trustDomain); peers from another trust domain are refused before "
+                                       "authorization, so the rule could never match");
+    }
+  }
+}
+
 }  // namespace
 
 void validateSnapshot(const Decoded& decoded, Diagnostics& diag) {
   validateWorkloads(decoded, diag);
+  validatePeers(decoded, diag);
+  validateNamespaces(decoded, diag);
+  validateWorkloadAddresses(decoded, diag);
   for (std::size_t i = 0; i < decoded.snapshot.services.size() && !diag.full(); ++i) {
     const Service& svc = decoded.snapshot.services[i];
     const ServiceSite& site = decoded.sites.services[i];
@@ -158,6 +295,8 @@ void validateSnapshot(const Decoded& decoded, Diagnostics& diag) {
     validateEndpoints(svc, site, diag);
   }
   validateAcrossServices(decoded, diag);
+  validateMesh(decoded, diag);
+  validateAuthorization(decoded, diag);
 }
 
 }  // namespace nodemesh::config

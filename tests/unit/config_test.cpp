@@ -12,6 +12,7 @@
 
 #include "config/config_loader.h"
 #include "config/limits.h"
+#include "policy/authorization.h"
 
 namespace nodemesh::config {
 namespace {
@@ -202,7 +203,8 @@ TEST(ConfigParse, SortsServicesAndKeepsEndpointOrder) {
 
 TEST(ConfigParse, EndpointPortOverridesSinglePortAndWholeNodeCgroupIsAllowed) {
   Snapshot s = parseOk(
-      "node: {name: node.example-1, cgroup: /}\n"
+      "node: {name: node.example-1, cgroup: /, address: 10.77.0.1}\n"
+      "nodes: [{name: other, address: 10.77.0.2}]\n"
       "workloads: [{cgroup: /any/where, namespace: x}]\n"
       "services:\n"
       "  - {name: a, namespace: b, vips: [10.0.0.1], ports: [{port: 80, targetPort: 8080}],\n"
@@ -459,15 +461,14 @@ TEST(ConfigErrors, PortRules) {
 
 TEST(ConfigErrors, ModeAndLoadBalancing) {
   std::string msg = errorOf(withServices(
-      "  - {name: a, namespace: d, vips: [10.0.0.1], ports: [{port: 80}], mode: mtls}\n"           // 5
+      "  - {name: a, namespace: d, vips: [10.0.0.1], ports: [{port: 80}], mode: mtls}\n"           // 5: ok
       "  - {name: b, namespace: d, vips: [10.0.0.2], ports: [{port: 80}], mode: http}\n"           // 6
       "  - {name: c, namespace: d, vips: [10.0.0.3], ports: [{port: 80}], mode: L4}\n"             // 7
       "  - {name: e, namespace: d, vips: [10.0.0.4], ports: [{port: 80}], loadBalancing: rr}\n"));  // 8
-  EXPECT_TRUE(hasText(msg, "t.yaml:5:74: services[0].mode: mode 'mtls' is not implemented by this build yet; use l4"));
-  EXPECT_TRUE(hasText(msg, "t.yaml:6:74: services[1].mode: mode 'http' is not implemented by this build yet; use l4"));
-  EXPECT_TRUE(hasText(msg, "t.yaml:7:74: services[2].mode: must be one of: l4, got 'L4'"));
+  EXPECT_TRUE(hasText(msg, "t.yaml:6:74: services[1].mode: mode 'http' is not implemented by this build yet; use l4 or mtls"));
+  EXPECT_TRUE(hasText(msg, "t.yaml:7:74: services[2].mode: must be one of: l4, mtls, got 'L4'"));
   EXPECT_TRUE(hasText(msg, "t.yaml:8:83: services[3].loadBalancing: must be one of: random, maglev, got 'rr'"));
-  EXPECT_EQ(lineCount(msg), 4u) << msg;
+  EXPECT_EQ(lineCount(msg), 3u) << msg;
 }
 
 TEST(ConfigErrors, EndpointPortNeedsExactlyOneServicePort) {
@@ -607,14 +608,17 @@ TEST(ConfigErrors, FrontendLimitAcrossServices) {
 // ---------------------------------------------------------------- malformed documents
 
 TEST(ConfigMalformed, TopLevelMustBeAMap) {
-  EXPECT_EQ(errorOf("- a\n- b\n"), "t.yaml:1:1: (top level): must be a map with the fields node, workloads, services; got a list");
-  EXPECT_EQ(errorOf("hello\n"), "t.yaml:1:1: (top level): must be a map with the fields node, workloads, services; got a string");
+  EXPECT_EQ(errorOf("- a\n- b\n"), "t.yaml:1:1: (top level): must be a map with the fields node, mesh, nodes, "
+                                    "namespaces, workloads, services, authorization; got a list");
+  EXPECT_EQ(errorOf("hello\n"), "t.yaml:1:1: (top level): must be a map with the fields node, mesh, nodes, "
+                                 "namespaces, workloads, services, authorization; got a string");
 }
 
 TEST(ConfigMalformed, EmptyDocumentsAreErrors) {
   for (std::string_view empty : {"", "\n\n", "# only a comment\n", "---\n", "~\n", "null"}) {
     std::string msg = errorOf(empty);
-    EXPECT_EQ(msg, "t.yaml: document is empty; expected a map with 'node' (and optionally 'workloads', 'services')")
+    EXPECT_EQ(msg, "t.yaml: document is empty; expected a map with 'node' (and optionally 'mesh', 'nodes', "
+                   "'namespaces', 'workloads', 'services', 'authorization')")
         << "input: " << empty;
   }
 }
@@ -676,6 +680,625 @@ TEST(ConfigMalformed, AliasExpansionIsBounded) {
   std::string msg = errorOf(services);
   EXPECT_TRUE(hasText(msg, "x: unknown field 'x'"));
   EXPECT_TRUE(hasText(msg, "services[1].name: service d/a is already defined by services[0]"));
+}
+
+// ---------------------------------------------------------------- mesh schema: node, mesh, nodes
+
+TEST(ConfigMesh, DefaultsWhenTheMeshSectionsAreAbsent) {
+  Snapshot s = parseOk(kNode);
+  EXPECT_EQ(s.nodeAddress, std::nullopt);
+  const state::MeshSettings defaults;
+  EXPECT_EQ(s.mesh.trustDomain, "cluster.local");
+  EXPECT_EQ(s.mesh.trustDomain, defaults.trustDomain);
+  EXPECT_EQ(s.mesh.caCertFile, "");
+  EXPECT_EQ(s.mesh.caKeyFile, "");
+  EXPECT_EQ(s.mesh.certificateTtlSeconds, 3600u);
+  EXPECT_EQ(s.mesh.outboundPort, 15001);
+  EXPECT_EQ(s.mesh.inboundPort, 15008);
+  EXPECT_EQ(s.mesh.workers, 0u);
+  EXPECT_FALSE(s.mesh.socketRedirect);
+  EXPECT_TRUE(s.peers.empty());
+  EXPECT_TRUE(s.namespaces.empty());
+  EXPECT_TRUE(s.authorization.empty());
+
+  // Null and empty maps/lists are "not set" too.
+  s = parseOk(std::string(kNode) + "mesh:\nnodes: []\nnamespaces: ~\nauthorization: []\n");
+  EXPECT_EQ(s.mesh.trustDomain, "cluster.local");
+  EXPECT_TRUE(s.peers.empty());
+  s = parseOk(std::string(kNode) + "mesh: {ca: {}}\n");  // no files: the development CA
+  EXPECT_EQ(s.mesh.caCertFile, "");
+}
+
+TEST(ConfigMesh, EveryFieldIsRead) {
+  Snapshot s = parseOk(
+      "node: {name: node-a, cgroup: /nm/node-a, address: 10.77.0.1}\n"
+      "mesh:\n"
+      "  trustDomain: prod.example_1\n"
+      "  ca: {certFile: /etc/nodemesh/ca.pem, keyFile: /etc/nodemesh/ca-key.pem}\n"
+      "  certificateTtlSeconds: 60\n"
+      "  outboundPort: 25001\n"
+      "  inboundPort: 25008\n"
+      "  workers: 256\n"
+      "  socketRedirect: true\n");
+  EXPECT_EQ(s.nodeAddress, ip("10.77.0.1"));
+  EXPECT_EQ(s.mesh.trustDomain, "prod.example_1");
+  EXPECT_EQ(s.mesh.caCertFile, "/etc/nodemesh/ca.pem");
+  EXPECT_EQ(s.mesh.caKeyFile, "/etc/nodemesh/ca-key.pem");
+  EXPECT_EQ(s.mesh.certificateTtlSeconds, 60u);
+  EXPECT_EQ(s.mesh.outboundPort, 25001);
+  EXPECT_EQ(s.mesh.inboundPort, 25008);
+  EXPECT_EQ(s.mesh.workers, 256u);
+  EXPECT_TRUE(s.mesh.socketRedirect);
+
+  s = parseOk(std::string(kNode) + "mesh: {certificateTtlSeconds: 2592000, workers: 0, socketRedirect: false}\n");
+  EXPECT_EQ(s.mesh.certificateTtlSeconds, 2592000u);
+  s = parseOk("node: {name: n, cgroup: /x, address: 'fd00:77::1'}\n");
+  EXPECT_EQ(s.nodeAddress, ip("fd00:77::1"));
+}
+
+TEST(ConfigMesh, FieldErrors) {
+  std::string msg = errorOf(std::string(kNode) +
+                            "mesh:\n"                                   // 4
+                            "  trustDomain: Cluster.local\n"            // 5
+                            "  ca: {certFile: etc/ca.pem}\n"            // 6
+                            "  certificateTtlSeconds: 59\n"             // 7
+                            "  outboundPort: 0\n"                       // 8
+                            "  inboundPort: 65536\n"                    // 9
+                            "  workers: 257\n"                          // 10
+                            "  socketRedirect: yes\n"                   // 11
+                            "  trustdomain: x\n");                      // 12
+  EXPECT_TRUE(hasText(msg, "t.yaml:5:16: mesh.trustDomain: trust domain \"Cluster.local\" contains 'C' (trust domains "
+                           "are lowercase)"));
+  EXPECT_TRUE(hasText(msg, "t.yaml:6:18: mesh.ca.certFile: must be an absolute path (starting with '/'), got 'etc/ca.pem'"));
+  EXPECT_TRUE(hasText(msg, "t.yaml:6:7: mesh.ca.keyFile: is required when certFile is given (give both files, or "
+                           "neither for a development CA)"));
+  EXPECT_TRUE(hasText(msg, "t.yaml:7:26: mesh.certificateTtlSeconds: must be 60..2592000, got 59"));
+  EXPECT_TRUE(hasText(msg, "t.yaml:8:17: mesh.outboundPort: must be 1..65535, got 0"));
+  EXPECT_TRUE(hasText(msg, "t.yaml:9:16: mesh.inboundPort: must be 1..65535, got 65536"));
+  EXPECT_TRUE(hasText(msg, "t.yaml:10:12: mesh.workers: must be 0..256, got 257"));
+  EXPECT_TRUE(hasText(msg, "t.yaml:11:19: mesh.socketRedirect: must be true or false, got 'yes'"));
+  EXPECT_TRUE(hasText(msg, "t.yaml:12:3: mesh.trustdomain: unknown field 'trustdomain'; did you mean 'trustDomain'?"));
+  EXPECT_EQ(lineCount(msg), 9u) << msg;
+
+  msg = errorOf(std::string(kNode) + "mesh: {ca: {keyFile: /k.pem}, certificateTtlSeconds: 2592001, trustDomain: ''}\n");
+  EXPECT_TRUE(hasText(msg, "t.yaml:4:12: mesh.ca.certFile: is required when keyFile is given"));
+  EXPECT_TRUE(hasText(msg, "mesh.certificateTtlSeconds: must be 60..2592000, got 2592001"));
+  EXPECT_TRUE(hasText(msg, "mesh.trustDomain: trust domain is empty"));
+  EXPECT_EQ(lineCount(msg), 3u) << msg;
+
+  msg = errorOf(std::string(kNode) + "mesh: {ca: {certFile: /ca/, keyFile: \"/k\\x01\"}, caFile: /x}\n");
+  EXPECT_TRUE(hasText(msg, "mesh.ca.certFile: must name a file, not a directory, got '/ca/'"));
+  EXPECT_TRUE(hasText(msg, "mesh.ca.keyFile: must not contain control characters"));
+  EXPECT_TRUE(hasText(msg, "t.yaml:4:49: mesh.caFile: unknown field 'caFile'"));
+  EXPECT_FALSE(hasText(msg, "did you mean"));  // 'ca' is too far from 'caFile' for a hint
+  EXPECT_EQ(lineCount(msg), 3u) << msg;
+
+  EXPECT_TRUE(hasText(errorOf(std::string(kNode) + "mesh: [a]\n"), "t.yaml:4:7: mesh: must be a map, got a list"));
+  EXPECT_TRUE(hasText(errorOf(std::string(kNode) + "mesh: {ca: /etc/ca.pem}\n"),
+                      "t.yaml:4:12: mesh.ca: must be a map, got a string"));
+}
+
+TEST(ConfigMesh, InboundAndOutboundPortsDiffer) {
+  EXPECT_EQ(errorOf(std::string(kNode) + "mesh: {outboundPort: 9000, inboundPort: 9000}\n"),
+            "t.yaml:4:41: mesh.inboundPort: inboundPort and outboundPort must differ, both are 9000 (one listener "
+            "takes captured connections, the other HBONE from peers)");
+  // Against the default of the other one.
+  EXPECT_TRUE(hasText(errorOf(std::string(kNode) + "mesh: {outboundPort: 15008}\n"),
+                      "t.yaml:4:22: mesh.outboundPort: inboundPort and outboundPort must differ, both are 15008"));
+  EXPECT_TRUE(hasText(errorOf(std::string(kNode) + "mesh: {inboundPort: 15001}\n"),
+                      "t.yaml:4:21: mesh.inboundPort: inboundPort and outboundPort must differ, both are 15001"));
+  // A bad port is reported once, not compared.
+  EXPECT_EQ(lineCount(errorOf(std::string(kNode) + "mesh: {outboundPort: 0, inboundPort: 0}\n")), 2u);
+  Snapshot s = parseOk(std::string(kNode) + "mesh: {outboundPort: 15008, inboundPort: 15001}\n");
+  EXPECT_EQ(s.mesh.outboundPort, 15008);
+}
+
+TEST(ConfigNodes, PeersAreSortedAndEndpointsMayNameThem) {
+  Snapshot s = parseOk(
+      "node: {name: node-a, cgroup: /nm/node-a, address: 10.77.0.1}\n"
+      "nodes:\n"
+      "  - {name: node-c, address: 10.77.0.3}\n"
+      "  - {name: node-b, address: 'fd00:77::2'}\n"
+      "services:\n"
+      "  - name: web\n"
+      "    namespace: shop\n"
+      "    vips: [10.96.0.1, 'fd00:96::1']\n"
+      "    ports: [{port: 80}]\n"
+      "    endpoints:\n"
+      "      - {address: 10.1.0.1}\n"
+      "      - {address: 10.1.0.2, node: node-a}\n"
+      "      - {address: 10.2.0.1, node: node-b}\n"
+      "      - {address: 10.3.0.1, node: node-c}\n");
+  ASSERT_EQ(s.peers.size(), 2u);
+  EXPECT_EQ(s.peers[0].name, "node-b");
+  EXPECT_EQ(s.peers[0].address, ip("fd00:77::2"));
+  EXPECT_EQ(s.peers[1].name, "node-c");
+  EXPECT_EQ(s.peers[1].address, ip("10.77.0.3"));
+  ASSERT_NE(s.findPeer("node-c"), nullptr);
+  EXPECT_EQ(s.findPeer("node-a"), nullptr);
+  ASSERT_EQ(s.services.size(), 1u);
+  EXPECT_EQ(s.services[0].endpoints[3].node, "node-c");
+}
+
+TEST(ConfigNodes, PeerErrors) {
+  std::string msg = errorOf(
+      "node: {name: node-a, cgroup: /x, address: 10.77.0.1}\n"   // 1
+      "nodes:\n"                                                 // 2
+      "  - {name: node-b, address: 10.77.0.2}\n"                 // 3
+      "  - {name: node-b, address: 10.77.0.3}\n"                 // 4: duplicate name
+      "  - {name: node-a, address: 10.77.0.4}\n"                 // 5: this node
+      "  - {name: node-d, address: 10.77.0.2}\n"                 // 6: duplicate address
+      "  - {name: node-e, address: 10.77.0.1}\n"                 // 7: this node's address
+      "  - {name: node-f}\n"                                     // 8
+      "  - {name: Node_G, address: nope}\n"                      // 9
+      "  - {address: 10.77.0.9, zone: a}\n"                      // 10
+      "  - node-h\n");                                           // 11
+  EXPECT_TRUE(hasText(msg, "t.yaml:4:12: nodes[1].name: node 'node-b' is already listed as nodes[0]"));
+  EXPECT_TRUE(hasText(msg, "t.yaml:5:12: nodes[2].name: node 'node-a' is this node (node.name); list only the other nodes"));
+  EXPECT_TRUE(hasText(msg, "t.yaml:6:29: nodes[3].address: address 10.77.0.2 is already used by nodes[0]"));
+  EXPECT_TRUE(hasText(msg, "t.yaml:7:29: nodes[4].address: address 10.77.0.1 is this node's own address (node.address)"));
+  EXPECT_TRUE(hasText(msg, "t.yaml:8:5: nodes[5].address: is required"));
+  EXPECT_TRUE(hasText(msg, "t.yaml:9:12: nodes[6].name: must be a DNS-1123 subdomain"));
+  EXPECT_TRUE(hasText(msg, "t.yaml:9:29: nodes[6].address: must be an IPv4 or IPv6 address, got 'nope'"));
+  EXPECT_TRUE(hasText(msg, "t.yaml:10:5: nodes[7].name: is required"));
+  EXPECT_TRUE(hasText(msg, "t.yaml:10:26: nodes[7].zone: unknown field 'zone'"));
+  EXPECT_TRUE(hasText(msg, "t.yaml:11:5: nodes[8]: must be a map, got a string"));
+  EXPECT_EQ(lineCount(msg), 10u) << msg;
+
+  EXPECT_TRUE(hasText(errorOf(std::string(kNode) + "nodes: {name: b}\n"), "t.yaml:4:8: nodes: must be a list, got a map"));
+  EXPECT_TRUE(hasText(errorOf(std::string(kNode) + "node: {name: b, cgroup: /x}\n"),
+                      "node: field is given more than once"));
+  EXPECT_TRUE(hasText(errorOf("node: {name: n, cgroup: /x, address: 0.0.0.0}\n"),
+                      "t.yaml:1:38: node.address: must not be the unspecified address 0.0.0.0"));
+  EXPECT_TRUE(hasText(errorOf("node: {name: n, cgroup: /x, adress: 10.0.0.1}\n"),
+                      "node.adress: unknown field 'adress'; did you mean 'address'?"));
+}
+
+TEST(ConfigNodes, PeerLimit) {
+  std::string yaml = "node: {name: n, cgroup: /x, address: 10.0.0.1}\nnodes:\n";
+  for (std::size_t i = 0; i <= kMaxPeers; ++i)
+    yaml += "  - {name: p" + std::to_string(i) + ", address: 10.1." + std::to_string(i / 250) + "." +
+            std::to_string(1 + i % 250) + "}\n";
+  EXPECT_EQ(errorOf(yaml), "t.yaml:3:3: nodes: has 4097 nodes; at most 4096 are allowed");
+  yaml = yaml.substr(0, yaml.rfind("  - {"));
+  EXPECT_EQ(parseOk(yaml).peers.size(), kMaxPeers);
+}
+
+TEST(ConfigNodes, EndpointNodeMustBeThisNodeOrAListedPeer) {
+  std::string msg = errorOf(
+      "node: {name: node-a, cgroup: /x, address: 10.77.0.1}\n"                      // 1
+      "nodes: [{name: node-b, address: 10.77.0.2}]\n"                               // 2
+      "services:\n"                                                                 // 3
+      "  - name: web\n"                                                             // 4
+      "    namespace: shop\n"                                                       // 5
+      "    vips: [10.96.0.1]\n"                                                     // 6
+      "    ports: [{port: 80}]\n"                                                   // 7
+      "    endpoints:\n"                                                            // 8
+      "      - {address: 10.1.0.1, node: node-b}\n"                                 // 9
+      "      - {address: 10.1.0.2, node: node-c}\n"                                 // 10
+      "      - {address: 10.1.0.3, node: Node-A}\n");                               // 11
+  EXPECT_TRUE(hasText(msg, "t.yaml:10:35: services[0].endpoints[1].node: unknown node 'node-c'; list it under nodes "
+                           "(or leave node empty for this node, 'node-a')"));
+  EXPECT_TRUE(hasText(msg, "t.yaml:11:35: services[0].endpoints[2].node: unknown node 'Node-A'"));
+  EXPECT_EQ(lineCount(msg), 2u) << msg;
+  // Without any peers listed, the same.
+  EXPECT_TRUE(hasText(errorOf(withServices("  - {name: a, namespace: d, vips: [10.0.0.1], ports: [{port: 80}], "
+                                           "endpoints: [{address: 10.0.0.2, node: elsewhere}]}\n")),
+                      "services[0].endpoints[0].node: unknown node 'elsewhere'; list it under nodes"));
+}
+
+TEST(ConfigNodes, NodeAddressIsRequiredWhenSomethingUsesIt) {
+  const std::string peers =
+      "node: {name: node-a, cgroup: /x}\n"             // 1
+      "nodes: [{name: node-b, address: 10.77.0.2}]\n"  // 2
+      "services:\n";                                   // 3
+  // An endpoint on another node.
+  EXPECT_EQ(errorOf(peers + "  - {name: a, namespace: d, vips: [10.0.0.1], ports: [{port: 80}], "
+                            "endpoints: [{address: 10.1.0.1, node: node-a}, {address: 10.2.0.1, node: node-b}]}\n"),
+            "t.yaml:1:7: node.address: is required when endpoints run on other nodes (services[0].endpoints[1] is "
+            "on 'node-b')");
+  // An mtls service while peers exist.
+  EXPECT_EQ(errorOf(peers + "  - {name: a, namespace: d, vips: [10.0.0.1], ports: [{port: 80}], mode: mtls}\n"),
+            "t.yaml:1:7: node.address: is required when mtls services (services[0]) and peer nodes are configured: "
+            "peers reach this node's proxy there");
+  // Neither: single node mtls, or peers with only local l4 services.
+  parseOk(std::string(kNode) + "services: [{name: a, namespace: d, vips: [10.0.0.1], ports: [{port: 80}], mode: mtls}]\n");
+  parseOk(peers + "  - {name: a, namespace: d, vips: [10.0.0.1], ports: [{port: 80}], "
+                  "endpoints: [{address: 10.1.0.1, node: node-a}, {address: 10.1.0.2}]}\n");
+}
+
+// ---------------------------------------------------------------- mesh schema: namespaces, workloads
+
+TEST(ConfigNamespaces, ParsedSortedWithDefaults) {
+  Snapshot s = parseOk(std::string(kNode) +
+                       "namespaces:\n"
+                       "  - name: shop\n"
+                       "    mesh: enabled\n"
+                       "    inbound: strict\n"
+                       "    limits: {maxConnections: 1000, maxBufferedBytes: 16777216}\n"
+                       "  - {name: demo}\n"
+                       "  - {name: legacy, mesh: disabled, inbound: permissive, limits: {maxConnections: 0}}\n"
+                       "  - {name: big, limits: {maxConnections: 4294967295, maxBufferedBytes: 9223372036854775807}}\n");
+  ASSERT_EQ(s.namespaces.size(), 4u);
+  EXPECT_EQ(s.namespaces[0].name, "big");
+  EXPECT_EQ(s.namespaces[0].limits.maxConnections, 4294967295u);
+  EXPECT_EQ(s.namespaces[0].limits.maxBufferedBytes, 9223372036854775807u);
+  EXPECT_EQ(s.namespaces[1].name, "demo");
+  EXPECT_FALSE(s.namespaces[1].meshed);
+  EXPECT_EQ(s.namespaces[1].inbound, state::InboundMode::kPermissive);
+  EXPECT_EQ(s.namespaces[1].limits, state::TenancyLimits{});
+  EXPECT_EQ(s.namespaces[2].name, "legacy");
+  EXPECT_FALSE(s.namespaces[2].meshed);
+  EXPECT_EQ(s.namespaces[2].limits.maxConnections, 0u);
+  EXPECT_EQ(s.namespaces[3].name, "shop");
+  EXPECT_TRUE(s.namespaces[3].meshed);
+  EXPECT_EQ(s.namespaces[3].inbound, state::InboundMode::kStrict);
+  EXPECT_EQ(s.namespaces[3].limits.maxConnections, 1000u);
+  EXPECT_EQ(s.namespaces[3].limits.maxBufferedBytes, 16777216u);
+  ASSERT_NE(s.findNamespace("shop"), nullptr);
+  EXPECT_EQ(s.findNamespace("nope"), nullptr);
+}
+
+TEST(ConfigNamespaces, Errors) {
+  std::string msg = errorOf(std::string(kNode) +
+                            "namespaces:\n"                                                 // 4
+                            "  - {name: shop, mesh: on}\n"                                  // 5
+                            "  - {name: web, inbound: STRICT}\n"                            // 6
+                            "  - {name: shop}\n"                                            // 7
+                            "  - {name: Bad_ns, limits: {maxConnections: -1}}\n"            // 8
+                            "  - {name: x, limits: {maxConnections: 4294967296, maxBytes: 1}}\n"  // 9
+                            "  - {mesh: enabled}\n"                                         // 10
+                            "  - {name: y, limits: 100}\n");                                // 11
+  EXPECT_TRUE(hasText(msg, "t.yaml:5:24: namespaces[0].mesh: must be one of: enabled, disabled, got 'on'"));
+  EXPECT_TRUE(hasText(msg, "t.yaml:6:26: namespaces[1].inbound: must be one of: strict, permissive, got 'STRICT'"));
+  EXPECT_TRUE(hasText(msg, "t.yaml:7:12: namespaces[2].name: namespace 'shop' is already listed as namespaces[0]"));
+  EXPECT_TRUE(hasText(msg, "t.yaml:8:12: namespaces[3].name: must be a DNS-1123 label"));
+  EXPECT_TRUE(hasText(msg, "t.yaml:8:45: namespaces[3].limits.maxConnections: must be 0..4294967295, got -1"));
+  EXPECT_TRUE(hasText(msg, "t.yaml:9:40: namespaces[4].limits.maxConnections: must be 0..4294967295, got 4294967296"));
+  EXPECT_TRUE(hasText(msg, "t.yaml:9:52: namespaces[4].limits.maxBytes: unknown field 'maxBytes'"));
+  EXPECT_TRUE(hasText(msg, "t.yaml:10:5: namespaces[5].name: is required"));
+  EXPECT_TRUE(hasText(msg, "t.yaml:11:23: namespaces[6].limits: must be a map, got a string"));
+  EXPECT_EQ(lineCount(msg), 9u) << msg;
+
+  std::string yaml = std::string(kNode) + "namespaces:\n";
+  for (std::size_t i = 0; i <= kMaxNamespaces; ++i) yaml += "  - {name: ns" + std::to_string(i) + "}\n";
+  EXPECT_EQ(errorOf(yaml), "t.yaml:5:3: namespaces: has 4097 namespaces; at most 4096 are allowed");
+}
+
+struct MeshResolution {
+  bool meshed;
+  state::InboundMode inbound;
+};
+
+TEST(ConfigWorkloads, MeshAndInboundResolveFromWorkloadThenNamespaceThenDefault) {
+  using state::InboundMode;
+  const std::string head = std::string(kNode) +
+                           "namespaces:\n"
+                           "  - {name: on-strict, mesh: enabled, inbound: strict}\n"
+                           "  - {name: off-default}\n"
+                           "workloads:\n";
+  const std::vector<std::pair<std::string, MeshResolution>> cases = {
+      {"namespace: on-strict", {true, InboundMode::kStrict}},
+      {"namespace: on-strict, mesh: disabled", {false, InboundMode::kStrict}},
+      {"namespace: on-strict, inbound: permissive", {true, InboundMode::kPermissive}},
+      {"namespace: off-default", {false, InboundMode::kPermissive}},
+      {"namespace: off-default, mesh: enabled, inbound: strict", {true, InboundMode::kStrict}},
+      {"namespace: unlisted", {false, InboundMode::kPermissive}},
+      {"namespace: unlisted, mesh: enabled", {true, InboundMode::kPermissive}},
+      {"namespace: unlisted, inbound: strict", {false, InboundMode::kStrict}},
+  };
+  for (const auto& [fields, want] : cases) {
+    SCOPED_TRACE(fields);
+    Snapshot s = parseOk(head + "  - {cgroup: /mesh/w, " + fields + "}\n");
+    ASSERT_EQ(s.workloads.size(), 1u);
+    EXPECT_EQ(s.workloads[0].meshed, want.meshed);
+    EXPECT_EQ(s.workloads[0].inbound, want.inbound);
+  }
+}
+
+TEST(ConfigWorkloads, Addresses) {
+  Snapshot s = parseOk(std::string(kNode) +
+                       "workloads:\n"
+                       "  - {cgroup: /mesh/a, namespace: x, addresses: [10.1.1.2, 'fd00:1::2']}\n"
+                       "  - {cgroup: /mesh/b, namespace: x, addresses: []}\n"
+                       "  - {cgroup: /mesh/c, namespace: x}\n");
+  ASSERT_EQ(s.workloads.size(), 3u);
+  EXPECT_EQ(s.workloads[0].addresses, (std::vector<IpAddress>{ip("10.1.1.2"), ip("fd00:1::2")}));
+  EXPECT_TRUE(s.workloads[1].addresses.empty());
+  EXPECT_TRUE(s.workloads[2].addresses.empty());
+
+  std::string msg = errorOf(std::string(kNode) +
+                            "workloads:\n"                                                          // 4
+                            "  - {cgroup: /mesh/a, namespace: x, addresses: [10.1.1.2, 10.1.1.2]}\n"  // 5
+                            "  - {cgroup: /mesh/b, namespace: x, addresses: [10.1.1.3, 10.1.1.2]}\n"  // 6
+                            "  - {cgroup: /mesh/c, namespace: x, addresses: ['::', pod-ip]}\n"      // 7
+                            "  - {cgroup: /mesh/d, namespace: x, addresses: 10.1.1.9}\n"            // 8
+                            "  - {cgroup: /mesh/e, namespace: x, addresses: [10.96.0.1], mesh: yes}\n"  // 9
+                            "services: [{name: web, namespace: x, vips: [10.96.0.1], ports: [{port: 80}]}]\n");
+  EXPECT_TRUE(hasText(msg, "t.yaml:5:59: workloads[0].addresses[1]: address 10.1.1.2 is already used by "
+                           "workloads[0].addresses[0]"));
+  EXPECT_TRUE(hasText(msg, "t.yaml:6:59: workloads[1].addresses[1]: address 10.1.1.2 is already used by "
+                           "workloads[0].addresses[0]"));
+  EXPECT_TRUE(hasText(msg, "t.yaml:7:49: workloads[2].addresses[0]: must not be the unspecified address ::"));
+  EXPECT_TRUE(hasText(msg, "t.yaml:7:55: workloads[2].addresses[1]: must be an IPv4 or IPv6 address, got 'pod-ip'"));
+  EXPECT_TRUE(hasText(msg, "t.yaml:8:48: workloads[3].addresses: must be a list, got a string"));
+  EXPECT_TRUE(hasText(msg, "t.yaml:9:49: workloads[4].addresses[0]: address 10.96.0.1 is a VIP of service x/web"));
+  EXPECT_TRUE(hasText(msg, "t.yaml:9:67: workloads[4].mesh: must be one of: enabled, disabled, got 'yes'"));
+  EXPECT_EQ(lineCount(msg), 7u) << msg;
+
+  std::string many = std::string(kNode) + "workloads: [{cgroup: /mesh/a, namespace: x, addresses: [";
+  for (std::size_t i = 0; i <= kMaxAddressesPerWorkload; ++i) many += (i ? ", 10.0.0." : "10.0.0.") + std::to_string(i + 1);
+  EXPECT_EQ(errorOf(many + "]}]\n"),
+            "t.yaml:4:56: workloads[0].addresses: has 17 addresses; at most 16 are allowed");
+}
+
+// ---------------------------------------------------------------- mesh schema: services
+
+TEST(ConfigServices, MtlsModeIsAcceptedForTcpOnly) {
+  Snapshot s = parseOk(withServices(
+      "  - {name: a, namespace: d, vips: [10.0.0.1], ports: [{name: x, port: 80}, {name: y, port: 443, protocol: TCP}], "
+      "mode: mtls}\n"
+      "  - {name: b, namespace: d, vips: [10.0.0.2], ports: [{port: 53, protocol: udp}], mode: l4}\n"));
+  ASSERT_EQ(s.services.size(), 2u);
+  EXPECT_EQ(s.services[0].mode, state::ServiceMode::kMtls);
+  EXPECT_EQ(s.services[1].mode, state::ServiceMode::kL4);
+
+  std::string msg = errorOf(withServices(
+      "  - name: dns\n"                                                              // 5
+      "    namespace: d\n"                                                           // 6
+      "    vips: [10.0.0.3]\n"                                                       // 7
+      "    mode: mtls\n"                                                             // 8
+      "    ports:\n"                                                                 // 9
+      "      - {name: tcp, port: 53}\n"                                              // 10
+      "      - {name: udp, port: 53, protocol: udp}\n"));                            // 11
+  EXPECT_EQ(msg, "t.yaml:11:9: services[0].ports[1]: port 53/udp in an mtls service: the node proxy carries TCP only "
+                 "(put UDP ports in a separate l4 service)");
+}
+
+// ---------------------------------------------------------------- mesh schema: authorization
+
+TEST(ConfigAuthorization, RulesKeepFileOrderAndCompile) {
+  Snapshot s = parseOk(std::string(kNode) +
+                       "authorization:\n"
+                       "  - name: deny-legacy\n"
+                       "    action: deny\n"
+                       "    from: {identities: ['spiffe://cluster.local/ns/legacy/sa/default'], namespaces: [legacy]}\n"
+                       "    to: {namespaces: [shop], ports: [8080]}\n"
+                       "  - name: allow-shop\n"
+                       "    action: allow\n"
+                       "    from:\n"
+                       "      namespaces: [shop, web]\n"
+                       "    to:\n"
+                       "      namespaces: [shop]\n"
+                       "  - {name: deny-all-telnet, action: deny, to: {ports: [23, 2323]}}\n"
+                       "  - {name: a-open, action: allow, from: {}, to: ~}\n");
+  ASSERT_EQ(s.authorization.size(), 4u);
+  const state::AuthorizationRule& deny = s.authorization[0];
+  EXPECT_EQ(deny.name, "deny-legacy");
+  EXPECT_EQ(deny.action, state::RuleAction::kDeny);
+  EXPECT_EQ(deny.fromIdentities, std::vector<std::string>{"spiffe://cluster.local/ns/legacy/sa/default"});
+  EXPECT_EQ(deny.fromNamespaces, std::vector<std::string>{"legacy"});
+  EXPECT_EQ(deny.toNamespaces, std::vector<std::string>{"shop"});
+  EXPECT_EQ(deny.toPorts, std::vector<std::uint16_t>{8080});
+  EXPECT_EQ(s.authorization[1].name, "allow-shop");
+  EXPECT_EQ(s.authorization[1].action, state::RuleAction::kAllow);
+  EXPECT_EQ(s.authorization[1].fromNamespaces, (std::vector<std::string>{"shop", "web"}));
+  EXPECT_TRUE(s.authorization[1].fromIdentities.empty());
+  EXPECT_TRUE(s.authorization[1].toPorts.empty());
+  EXPECT_EQ(s.authorization[2].toPorts, (std::vector<std::uint16_t>{23, 2323}));
+  EXPECT_TRUE(s.authorization[2].toNamespaces.empty());
+  EXPECT_EQ(s.authorization[3].name, "a-open");  // not sorted
+  EXPECT_TRUE(s.authorization[3].fromNamespaces.empty());
+
+  // What the config accepts, the proxy's compiler accepts.
+  auto compiled = policy::Authorization::compile(s.authorization);
+  ASSERT_TRUE(compiled) << compiled.error().message;
+  EXPECT_EQ(compiled->evaluate({"spiffe://cluster.local/ns/legacy/sa/default", "legacy", "shop", 8080}).rule,
+            "deny-legacy");
+  EXPECT_EQ(compiled->evaluate({"spiffe://cluster.local/ns/web/sa/x", "web", "shop", 8080}).rule, "allow-shop");
+
+  // Identities follow mesh.trustDomain.
+  s = parseOk(std::string(kNode) + "mesh: {trustDomain: prod.example}\n"
+                                   "authorization: [{name: r, action: allow, from: {identities: "
+                                   "['spiffe://prod.example/ns/a/sa/b']}}]\n");
+  EXPECT_EQ(s.authorization[0].fromIdentities[0], "spiffe://prod.example/ns/a/sa/b");
+}
+
+TEST(ConfigAuthorization, RuleErrors) {
+  std::string msg = errorOf(std::string(kNode) +
+                            "authorization:\n"                                                              // 4
+                            "  - {name: r1}\n"                                                              // 5
+                            "  - {name: r1, action: permit}\n"                                              // 6
+                            "  - {name: default, action: allow}\n"                                          // 7
+                            "  - {name: no-matching-allow, action: deny}\n"                                 // 8
+                            "  - {name: Bad, action: deny, form: {}}\n"                                     // 9
+                            "  - {action: deny, to: {namespaces: [shop, shop, Shop], ports: [0, 80, 80]}}\n"  // 10
+                            "  - {name: ok, action: deny, to: {port: [1]}, from: [a]}\n");                  // 11
+  EXPECT_TRUE(hasText(msg, "t.yaml:5:5: authorization[0].action: is required"));
+  EXPECT_TRUE(hasText(msg, "t.yaml:6:12: authorization[1].name: rule 'r1' is already defined by authorization[0]"));
+  EXPECT_TRUE(hasText(msg, "t.yaml:6:24: authorization[1].action: must be one of: allow, deny, got 'permit'"));
+  EXPECT_TRUE(hasText(msg, "t.yaml:7:12: authorization[2].name: the name 'default' is reserved (decisions that no rule "
+                           "made report it); choose another"));
+  EXPECT_TRUE(hasText(msg, "t.yaml:8:12: authorization[3].name: the name 'no-matching-allow' is reserved"));
+  EXPECT_TRUE(hasText(msg, "t.yaml:9:12: authorization[4].name: must be a DNS-1123 label"));
+  EXPECT_TRUE(hasText(msg, "t.yaml:9:31: authorization[4].form: unknown field 'form'; did you mean 'from'?"));
+  EXPECT_TRUE(hasText(msg, "t.yaml:10:5: authorization[5].name: is required"));
+  EXPECT_TRUE(hasText(msg, "t.yaml:10:44: authorization[5].to.namespaces[1]: 'shop' is listed more than once"));
+  EXPECT_TRUE(hasText(msg, "t.yaml:10:50: authorization[5].to.namespaces[2]: must be a DNS-1123 label"));
+  EXPECT_TRUE(hasText(msg, "t.yaml:10:65: authorization[5].to.ports[0]: must be 1..65535, got 0"));
+  EXPECT_TRUE(hasText(msg, "t.yaml:10:72: authorization[5].to.ports[2]: port 80 is listed more than once"));
+  EXPECT_TRUE(hasText(msg, "t.yaml:11:35: authorization[6].to.port: unknown field 'port'; did you mean 'ports'?"));
+  EXPECT_TRUE(hasText(msg, "t.yaml:11:53: authorization[6].from: must be a map, got a list"));
+  EXPECT_EQ(lineCount(msg), 14u) << msg;
+}
+
+TEST(ConfigAuthorization, IdentityErrors) {
+  std::string msg = errorOf(std::string(kNode) +
+                            "authorization:\n"                                                          // 4
+                            "  - name: r\n"                                                             // 5
+                            "    action: allow\n"                                                       // 6
+                            "    from:\n"                                                               // 7
+                            "      identities:\n"                                                       // 8
+                            "        - spiffe://cluster.local/ns/a/sa/b\n"                              // 9
+                            "        - spiffe://cluster.local/ns/a/sa/b\n"                              // 10
+                            "        - https://cluster.local/ns/a/sa/b\n"                               // 11
+                            "        - spiffe://cluster.local\n"                                        // 12
+                            "        - spiffe://cluster.local/workload/x\n"                             // 13
+                            "        - spiffe://other.domain/ns/a/sa/b\n"                               // 14
+                            "        - spiffe://cluster.local/ns/a/sa/b%20\n"                           // 15
+                            "        - [x]\n"                                                           // 16
+                            "      namespaces: [a, '']\n");                                             // 17
+  EXPECT_TRUE(hasText(msg, "t.yaml:10:11: authorization[0].from.identities[1]: "
+                           "'spiffe://cluster.local/ns/a/sa/b' is listed more than once"));
+  EXPECT_TRUE(hasText(msg, "t.yaml:11:11: authorization[0].from.identities[2]: invalid SPIFFE ID "
+                           "\"https://cluster.local/ns/a/sa/b\": scheme must be \"spiffe\""));
+  EXPECT_TRUE(hasText(msg, "t.yaml:12:11: authorization[0].from.identities[3]: must be a workload identity "
+                           "spiffe://<trust domain>/ns/<namespace>/sa/<service account>"));
+  EXPECT_TRUE(hasText(msg, "t.yaml:13:11: authorization[0].from.identities[4]: must be a workload identity"));
+  EXPECT_TRUE(hasText(msg, "t.yaml:14:11: authorization[0].from.identities[5]: identity is in trust domain "
+                           "'other.domain' but the mesh's is 'cluster.local' (mesh.trustDomain)"));
+  EXPECT_TRUE(hasText(msg, "t.yaml:15:11: authorization[0].from.identities[6]: invalid SPIFFE ID"));
+  EXPECT_TRUE(hasText(msg, "percent-encoding is not allowed"));
+  EXPECT_TRUE(hasText(msg, "t.yaml:16:11: authorization[0].from.identities[7]: must be a string, got a list"));
+  EXPECT_TRUE(hasText(msg, "t.yaml:17:23: authorization[0].from.namespaces[1]: must not be empty"));
+  EXPECT_EQ(lineCount(msg), 8u) << msg;
+
+  // An invalid mesh.trustDomain is reported once, not again for every identity.
+  msg = errorOf(std::string(kNode) + "mesh: {trustDomain: 'Bad'}\n"
+                                     "authorization: [{name: r, action: allow, from: {identities: "
+                                     "['spiffe://cluster.local/ns/a/sa/b']}}]\n");
+  EXPECT_EQ(lineCount(msg), 1u) << msg;
+}
+
+TEST(ConfigAuthorization, Limits) {
+  std::string yaml = std::string(kNode) + "authorization:\n";
+  for (std::size_t i = 0; i <= kMaxAuthorizationRules; ++i)
+    yaml += "  - {name: r" + std::to_string(i) + ", action: allow}\n";
+  EXPECT_EQ(errorOf(yaml), "t.yaml:5:3: authorization: has 1025 rules; at most 1024 are allowed");
+  yaml = yaml.substr(0, yaml.rfind("  - {"));
+  EXPECT_EQ(parseOk(yaml).authorization.size(), kMaxAuthorizationRules);
+
+  std::string ports = std::string(kNode) + "authorization: [{name: r, action: deny, to: {ports: [";
+  for (std::size_t i = 0; i <= kMaxRuleListEntries; ++i) ports += (i ? ", " : "") + std::to_string(i + 1);
+  EXPECT_EQ(errorOf(ports + "]}}]\n"),
+            "t.yaml:4:53: authorization[0].to.ports: has 257 entries; at most 256 are allowed");
+}
+
+// ---------------------------------------------------------------- the whole mesh schema at once
+
+TEST(ConfigMesh, DocumentedExampleParses) {
+  // The "Full example" of docs/CONFIG.md, verbatim (keep in step).
+  Snapshot s = parseOk(
+      "node:\n"
+      "  name: node-a\n"
+      "  cgroup: /nm/node-a\n"
+      "  address: 10.77.0.1            # where peers reach this node's proxy (HBONE)\n"
+      "\n"
+      "mesh:                           # optional; every field has a default\n"
+      "  trustDomain: cluster.local\n"
+      "  ca: {certFile: /etc/nodemesh/ca.pem, keyFile: /etc/nodemesh/ca-key.pem}\n"
+      "  certificateTtlSeconds: 3600\n"
+      "  outboundPort: 15001\n"
+      "  inboundPort: 15008\n"
+      "  workers: 0\n"
+      "  socketRedirect: false\n"
+      "\n"
+      "nodes:                          # the other nodes of the mesh\n"
+      "  - {name: node-b, address: 10.77.0.2}\n"
+      "\n"
+      "namespaces:\n"
+      "  - name: shop\n"
+      "    mesh: enabled\n"
+      "    inbound: strict\n"
+      "    limits: {maxConnections: 1000, maxBufferedBytes: 16777216}\n"
+      "  - name: legacy                # listed for its defaults: not meshed, permissive\n"
+      "\n"
+      "workloads:\n"
+      "  - cgroup: /nm/node-a/checkout\n"
+      "    namespace: shop\n"
+      "    serviceAccount: checkout\n"
+      "    labels: {app: checkout}\n"
+      "    addresses: [10.1.1.2]\n"
+      "  - cgroup: /nm/node-a/batch\n"
+      "    namespace: shop\n"
+      "    inbound: permissive         # overrides the namespace's strict\n"
+      "    addresses: [10.1.1.3]\n"
+      "  - cgroup: /nm/node-a/old\n"
+      "    namespace: legacy\n"
+      "    addresses: [10.1.1.4]\n"
+      "\n"
+      "services:\n"
+      "  - name: cart\n"
+      "    namespace: shop\n"
+      "    vips: [10.96.0.20]\n"
+      "    ports: [{name: http, port: 80, targetPort: 8080}]\n"
+      "    mode: mtls                  # meshed clients go through the node proxies\n"
+      "    endpoints:\n"
+      "      - {address: 10.1.1.9}                 # this node\n"
+      "      - {address: 10.2.1.9, node: node-b}   # a peer: reached over HBONE\n"
+      "\n"
+      "  - name: web\n"
+      "    namespace: shop\n"
+      "    vips: [10.96.0.10, \"fd00:96::10\"]\n"
+      "    ports:\n"
+      "      - name: http\n"
+      "        port: 80\n"
+      "        protocol: tcp\n"
+      "        targetPort: 18081\n"
+      "      - name: metrics\n"
+      "        port: 9090\n"
+      "    mode: l4\n"
+      "    loadBalancing: maglev\n"
+      "    endpoints:\n"
+      "      - address: 10.1.1.20\n"
+      "        weight: 2\n"
+      "        ready: true\n"
+      "        node: node-a\n"
+      "      - address: \"fd00:1::20\"\n"
+      "\n"
+      "  - name: dns\n"
+      "    namespace: shop\n"
+      "    vips: [10.96.0.53]\n"
+      "    ports:\n"
+      "      - {port: 53, protocol: UDP, targetPort: 18053}\n"
+      "    endpoints:\n"
+      "      - {address: 10.1.1.53, port: 18054}   # per-endpoint port: single-port services only\n"
+      "\n"
+      "  - name: maintenance                       # no endpoints: connect() fails with ECONNREFUSED\n"
+      "    namespace: shop\n"
+      "    vips: [10.96.0.12]\n"
+      "    ports: [{port: 80}]\n"
+      "\n"
+      "authorization:\n"
+      "  - name: deny-legacy\n"
+      "    action: deny\n"
+      "    from: {identities: [\"spiffe://cluster.local/ns/legacy/sa/default\"], namespaces: [legacy]}\n"
+      "    to: {namespaces: [shop], ports: [8080]}\n"
+      "  - name: shop-internal\n"
+      "    action: allow\n"
+      "    from: {namespaces: [shop]}\n"
+      "    to: {namespaces: [shop]}\n");
+  EXPECT_EQ(s.nodeAddress, ip("10.77.0.1"));
+  EXPECT_EQ(s.mesh.caCertFile, "/etc/nodemesh/ca.pem");
+  ASSERT_EQ(s.workloads.size(), 3u);
+  EXPECT_TRUE(s.workloads[0].meshed);
+  EXPECT_EQ(s.workloads[0].inbound, state::InboundMode::kStrict);
+  EXPECT_EQ(s.workloads[0].addresses, std::vector<IpAddress>{ip("10.1.1.2")});
+  EXPECT_TRUE(s.workloads[1].meshed);
+  EXPECT_EQ(s.workloads[1].inbound, state::InboundMode::kPermissive);
+  EXPECT_FALSE(s.workloads[2].meshed);
+  EXPECT_EQ(s.workloads[2].inbound, state::InboundMode::kPermissive);
+  ASSERT_EQ(s.peers.size(), 1u);
+  EXPECT_EQ(s.peers[0].name, "node-b");
+  ASSERT_EQ(s.namespaces.size(), 2u);
+  EXPECT_EQ(s.namespaces[0].name, "legacy");
+  EXPECT_EQ(s.namespaces[1].limits.maxConnections, 1000u);
+  ASSERT_EQ(s.services.size(), 4u);
+  EXPECT_EQ(s.services[0].qualifiedName(), "shop/cart");
+  EXPECT_EQ(s.services[0].mode, state::ServiceMode::kMtls);
+  EXPECT_EQ(s.services[0].endpoints[1].node, "node-b");
+  ASSERT_EQ(s.authorization.size(), 2u);
+  EXPECT_TRUE(policy::Authorization::compile(s.authorization).ok());
 }
 
 }  // namespace
