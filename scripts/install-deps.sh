@@ -19,7 +19,7 @@ packages=(
   nlohmann-json3-dev libcli11-dev libcurl4-openssl-dev libnghttp2-dev
   # tests and benchmarks
   googletest libgtest-dev libgmock-dev libbenchmark-dev
-  iproute2 iptables curl wrk nginx-light procps psmisc util-linux
+  iproute2 iptables curl wrk nginx-light procps psmisc util-linux haproxy openssl tcpdump
   # deployment checks: systemd-analyze verify, vagrant validate, manifest schemas (node)
   systemd vagrant nodejs
 )
