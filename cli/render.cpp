@@ -1,7 +1,10 @@
 #include "render.h"
 
 #include <cmath>
+#include <cstdint>
 #include <cstdio>
+#include <iterator>
+#include <optional>
 #include <utility>
 #include <vector>
 
@@ -22,7 +25,7 @@ std::string twoDigits(long long v) {
 }
 
 // "Label:" columns aligned; a multi-line value continues under the value.
-std::string keyValues(const std::vector<std::pair<std::string, std::string>>& rows) {
+std::string keyValues(const std::vector<std::pair<std::string, std::string>>& rows, std::string_view indent = "") {
   std::size_t width = 0;
   for (const auto& [key, value] : rows) width = std::max(width, key.size() + 1);
   std::string out;
@@ -33,6 +36,7 @@ std::string keyValues(const std::vector<std::pair<std::string, std::string>>& ro
     bool first = true;
     do {
       const auto nl = rest.find('\n');
+      out += indent;
       out += first ? label : std::string(label.size(), ' ');
       out += sanitize(rest.substr(0, nl));
       out += '\n';
@@ -184,7 +188,153 @@ std::string serviceBlock(const json& s) {
   return out;
 }
 
+// ---- The node proxy ("mesh") and socket redirection (newer agents) ----
+
+bool isDevelopmentCa(const json& identity) {
+  const auto* ca = field(identity, "ca");
+  return ca && ca->is_string() && ca->get_ref<const std::string&>().find("development") != std::string::npos;
+}
+
+// The non-negative integer at j[key], if that is what is there.
+std::optional<std::uint64_t> countField(const json& j, std::string_view key) {
+  const auto* v = field(j, key);
+  if (v == nullptr) return std::nullopt;
+  if (v->is_number_unsigned()) return v->get<std::uint64_t>();
+  if (v->is_number_integer() && v->get<std::int64_t>() >= 0) return static_cast<std::uint64_t>(v->get<std::int64_t>());
+  return std::nullopt;
+}
+
+std::string bytesField(const json& j, std::string_view key) {
+  const auto n = countField(j, key);
+  return n ? formatBytes(*n) : std::string(kMissing);
+}
+
+std::string ioUringLine(const json& mesh) {
+  const auto* missing = field(mesh, "missingRingFeatures");
+  if (missing == nullptr || !missing->is_array()) return std::string(kMissing);
+  if (missing->empty()) return "all features present";
+  std::string out;
+  for (const auto& f : *missing) out += (out.empty() ? "" : ", ") + text(&f);
+  return "fallbacks in use: " + out;
+}
+
+std::string listenersText(const json& mesh) {
+  const auto* outs = field(mesh, "captureListeners");
+  if (outs == nullptr || !outs->is_array()) return std::string(kMissing);
+  std::string out;
+  for (const auto& a : *outs) out += (out.empty() ? "" : ", ") + text(&a);
+  return out.empty() ? "(none)" : out;
+}
+
+std::string hboneText(const json& mesh) {
+  const auto* v = field(mesh, "hboneListener");
+  if (v == nullptr) return std::string(kMissing);
+  // null: the node has no node.address, so peers cannot reach it.
+  if (v->is_null()) return "(none: no node.address)";
+  return text(v);
+}
+
+std::string proxyBlock(const json& mesh) {
+  const json& identity = objectField(mesh, "identity");
+  std::vector<std::pair<std::string, std::string>> rows = {
+      {"State", textField(mesh, "proxy")},
+      {"Capture listeners", listenersText(mesh)},
+      {"HBONE listener", hboneText(mesh)},
+      {"Workers", textField(mesh, "workers")},
+      {"io_uring", ioUringLine(mesh)},
+  };
+  if (field(mesh, "identity") != nullptr) {
+    rows.emplace_back("Trust domain", textField(identity, "trustDomain"));
+    rows.emplace_back("CA", textField(identity, "ca"));
+    rows.emplace_back("Node identity", textField(identity, "node"));
+    rows.emplace_back("Certificates", textField(identity, "certificates"));
+    rows.emplace_back("Next rotation", textField(identity, "nextRotation"));
+  } else {
+    rows.emplace_back("Identity", "-");
+  }
+  std::string out = "\nNode proxy:\n" + keyValues(rows, kIndent);
+  if (isDevelopmentCa(identity)) {
+    out += std::string(kIndent) +
+           "WARNING: development CA: peer nodes do not trust this node's certificates and every restart makes "
+           "a new CA; set mesh.ca.certFile and mesh.ca.keyFile (the same CA on every node)\n";
+  }
+  for (const auto& w : arrayField(mesh, "warnings")) out += std::string(kIndent) + "WARNING: " + text(&w) + "\n";
+  return out;
+}
+
+// Only the counters that moved: most are failure reasons, zero when all is well.
+std::string proxyCountersSection(const json& mesh) {
+  std::string out = "\nProxy counters:";
+  const auto* counters = field(mesh, "counters");
+  if (counters == nullptr || !counters->is_object()) return out + " -\n";
+  Table table;
+  for (const auto& [name, value] : counters->items()) {
+    if (value.is_number() && value.get<double>() == 0) continue;
+    const bool bytes = name.find("bytes") != std::string::npos && value.is_number_unsigned();
+    table.addRow({sanitize(name), bytes ? formatBytes(value.get<std::uint64_t>()) : text(&value)});
+  }
+  if (table.empty()) return out + " all zero\n";
+  return out + "\n" + table.render(kIndent);
+}
+
+std::string namespacesSection(const json& mesh) {
+  Table table;
+  for (const auto& ns : arrayField(mesh, "namespaces")) {
+    if (table.empty()) {
+      table.addRow({"NAMESPACE", "ACTIVE", "TOTAL", "BYTES-IN", "BYTES-OUT", "HANDSHAKE-FAILURES", "DENIALS",
+                    "TENANCY-REJECTS", "BUFFERED", "PAUSES"});
+    }
+    table.addRow({textField(ns, "namespace"), textField(ns, "connections_active"), textField(ns, "connections_total"),
+                  bytesField(ns, "bytes_in"), bytesField(ns, "bytes_out"), textField(ns, "handshake_failures"),
+                  textField(ns, "policy_denials"), textField(ns, "tenancy_rejects"), bytesField(ns, "buffered_bytes"),
+                  textField(ns, "buffer_pauses")});
+  }
+  return section("Namespaces", table);
+}
+
+// Absent (an agent older than the node proxy): nothing.
+std::string meshSection(const json& status) {
+  const auto* mesh = field(status, "mesh");
+  if (mesh == nullptr) return {};
+  const std::string state = textField(*mesh, "proxy");
+  if (state == "off") return "\nNode proxy: off\n";
+  return proxyBlock(*mesh) + proxyCountersSection(*mesh) + namespacesSection(*mesh);
+}
+
+// "Socket redirect: on, 4 sockets; 120 messages (1.5KiB) redirected, 3 over TCP"
+std::string socketRedirectLine(const json& status) {
+  const auto* redirect = field(status, "socketRedirect");
+  if (redirect == nullptr) return {};
+  const auto* enabled = field(*redirect, "enabled");
+  std::string line = "\nSocket redirect: ";
+  if (enabled == nullptr || !enabled->is_boolean()) return line + "-\n";
+  line += enabled->get<bool>() ? "on" : "off";
+  if (const auto* sockets = field(*redirect, "sockets"); sockets && sockets->is_number()) {
+    line += ", " + text(sockets) + " sockets";
+  }
+  if (field(*redirect, "messagesRedirected") != nullptr) {
+    line += "; " + textField(*redirect, "messagesRedirected") + " messages (" +
+            bytesField(*redirect, "bytesRedirected") + ") redirected, " + textField(*redirect, "messagesOverTcp") +
+            " over TCP";
+  }
+  return line + "\n";
+}
+
 }  // namespace
+
+std::string formatBytes(std::uint64_t bytes) {
+  static constexpr const char* kUnits[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"};
+  if (bytes < 1024) return std::to_string(bytes) + "B";
+  double value = static_cast<double>(bytes);
+  std::size_t unit = 0;
+  while (value >= 1024 && unit + 1 < std::size(kUnits)) {
+    value /= 1024;
+    ++unit;
+  }
+  char buf[32];
+  std::snprintf(buf, sizeof(buf), "%.1f%s", value, kUnits[unit]);
+  return buf;
+}
 
 std::string formatUptime(double seconds) {
   if (!std::isfinite(seconds) || seconds < 0 || seconds > 1e15) return std::string(kMissing);
@@ -202,7 +352,7 @@ std::string formatUptime(double seconds) {
 
 std::string renderNodeStatus(const json& status) {
   return headerBlock(status) + featuresSection(status) + programsSection(status) + mapsSection(status) +
-         countsLine(status) + servicesSection(status);
+         countsLine(status) + servicesSection(status) + meshSection(status) + socketRedirectLine(status);
 }
 
 std::string renderServices(const json& services) {

@@ -45,8 +45,35 @@ const json kStatus = json::parse(R"({
   "counts": {"services": 2, "servicePorts": 3, "backends": 5, "workloads": 2},
   "services": [{"name": "demo/web", "vip": "127.96.0.10", "port": 80, "protocol": "tcp",
                 "lb": "random", "backends": 3, "readyBackends": 3,
-                "connections": 10, "datagrams": 0, "noBackend": 0}]
+                "connections": 10, "datagrams": 0, "noBackend": 0}],
+  "mesh": {"proxy": "running",
+           "captureListeners": ["127.0.0.1:15001", "[::1]:15001", "10.77.0.1:15001"],
+           "hboneListener": "10.77.0.1:15008", "workers": 2, "missingRingFeatures": [],
+           "identity": {"trustDomain": "cluster.local", "ca": "/etc/nodemesh/ca.pem",
+                        "node": "spiffe://cluster.local/ns/nodemesh-system/sa/nodemesh-agent",
+                        "certificates": 3, "nextRotation": "2026-11-27T11:30:00Z"},
+           "counters": {"uncaptured": 0, "unknown_workload": 0, "no_route": 0, "no_endpoint": 0,
+                        "no_certificate": 0, "policy_denials": 2, "tenancy_rejects": 0, "not_local": 0,
+                        "tunnels_opened": 1, "tunnels_accepted": 0, "tunnels_closed": 0,
+                        "tunnel_connect_failures": 0, "handshake_timeouts": 0, "tunnel_streams": 40,
+                        "tunnel_rejected": 0, "tunnel_resets": 0, "tunnel_bytes_in": 3145728,
+                        "tunnel_bytes_out": 52480},
+           "namespaces": [{"namespace": "shop", "connections_total": 120, "connections_active": 4,
+                           "bytes_in": 52480, "bytes_out": 3145728, "handshake_failures": 0,
+                           "policy_denials": 2, "tenancy_rejects": 0, "buffer_pauses": 1,
+                           "buffered_bytes": 0}],
+           "warnings": []},
+  "socketRedirect": {"enabled": true, "sockets": 4, "messagesRedirected": 1200,
+                     "bytesRedirected": 1572864, "messagesOverTcp": 3}
 })");
+
+// An agent from before the node proxy: neither "mesh" nor "socketRedirect".
+json oldAgentStatus() {
+  json status = kStatus;
+  status.erase("mesh");
+  status.erase("socketRedirect");
+  return status;
+}
 
 const json kServices = json::parse(R"(
 {"services": [{"name": "demo/web", "mode": "l4", "lb": "random", "vips": ["127.96.0.10"],
@@ -152,6 +179,161 @@ TEST(RenderNodeStatusTest, ControlCharactersAreNeutralized) {
   const std::string text = renderNodeStatus(status);
   EXPECT_EQ(text.find('\x1b'), std::string::npos);
   EXPECT_NE(text.find("evil?[2Jname"), std::string::npos);
+}
+
+// A "Node proxy:" line: two-space indent, values after the longest label
+// ("Capture listeners:").
+std::string proxyKv(const std::string& label, const std::string& value) { return "  " + kv(label, value, 20); }
+
+TEST(RenderNodeStatusTest, NodeProxyFromTheDocumentedExample) {
+  const std::string text = renderNodeStatus(kStatus);
+  EXPECT_TRUE(hasLine(text, "Node proxy:")) << text;
+  EXPECT_EQ(lineAfter(text, "Node proxy:"), proxyKv("State", "running"));
+  EXPECT_TRUE(hasLine(text, proxyKv("Capture listeners", "127.0.0.1:15001, [::1]:15001, 10.77.0.1:15001"))) << text;
+  EXPECT_TRUE(hasLine(text, proxyKv("HBONE listener", "10.77.0.1:15008"))) << text;
+  EXPECT_TRUE(hasLine(text, proxyKv("Workers", "2"))) << text;
+  EXPECT_TRUE(hasLine(text, proxyKv("io_uring", "all features present"))) << text;
+  EXPECT_TRUE(hasLine(text, proxyKv("Trust domain", "cluster.local"))) << text;
+  EXPECT_TRUE(hasLine(text, proxyKv("CA", "/etc/nodemesh/ca.pem"))) << text;
+  EXPECT_TRUE(hasLine(text, proxyKv("Node identity", "spiffe://cluster.local/ns/nodemesh-system/sa/nodemesh-agent")))
+      << text;
+  EXPECT_TRUE(hasLine(text, proxyKv("Certificates", "3"))) << text;
+  EXPECT_TRUE(hasLine(text, proxyKv("Next rotation", "2026-11-27T11:30:00Z"))) << text;
+  EXPECT_EQ(text.find("WARNING"), std::string::npos) << "a CA from files and no table warnings: " << text;
+}
+
+TEST(RenderNodeStatusTest, OnlyProxyCountersThatMovedAreShown) {
+  const std::string text = renderNodeStatus(kStatus);
+  EXPECT_EQ(lineAfter(text, "Proxy counters:", 1), "  policy_denials    2");
+  EXPECT_EQ(lineAfter(text, "Proxy counters:", 2), "  tunnel_bytes_in   3.0MiB");
+  EXPECT_EQ(lineAfter(text, "Proxy counters:", 3), "  tunnel_bytes_out  51.2KiB");
+  EXPECT_EQ(lineAfter(text, "Proxy counters:", 4), "  tunnel_streams    40");
+  EXPECT_EQ(lineAfter(text, "Proxy counters:", 5), "  tunnels_opened    1");
+  EXPECT_EQ(lineAfter(text, "Proxy counters:", 6), "");
+  EXPECT_EQ(text.find("uncaptured"), std::string::npos) << text;
+
+  json quiet = kStatus;
+  for (auto& [name, value] : quiet["mesh"]["counters"].items()) value = 0;
+  EXPECT_TRUE(hasLine(renderNodeStatus(quiet), "Proxy counters: all zero"));
+
+  json uncaptured = quiet;
+  uncaptured["mesh"]["counters"]["uncaptured"] = 7;
+  uncaptured["mesh"]["counters"]["a_newer_counter"] = 1;  // shown too, not hidden
+  const std::string t = renderNodeStatus(uncaptured);
+  EXPECT_EQ(lineAfter(t, "Proxy counters:", 1), "  a_newer_counter  1");
+  EXPECT_EQ(lineAfter(t, "Proxy counters:", 2), "  uncaptured       7");
+}
+
+TEST(RenderNodeStatusTest, PerNamespaceTable) {
+  json status = kStatus;
+  status["mesh"]["namespaces"].push_back({{"namespace", "legacy"}, {"connections_total", 5}, {"connections_active", 0},
+                                          {"bytes_in", 512}, {"bytes_out", 0}, {"handshake_failures", 3},
+                                          {"policy_denials", 5}, {"tenancy_rejects", 9}, {"buffer_pauses", 0},
+                                          {"buffered_bytes", 16777216}});
+  const std::string text = renderNodeStatus(status);
+  EXPECT_EQ(lineAfter(text, "Namespaces:", 1),
+            "  NAMESPACE  ACTIVE  TOTAL  BYTES-IN  BYTES-OUT  HANDSHAKE-FAILURES  DENIALS  TENANCY-REJECTS  BUFFERED  PAUSES");
+  EXPECT_EQ(lineAfter(text, "Namespaces:", 2),
+            "  shop       4       120    51.2KiB   3.0MiB     0                   2        0                0B        1");
+  EXPECT_EQ(lineAfter(text, "Namespaces:", 3),
+            "  legacy     0       5      512B      0B         3                   5        9                16.0MiB   0");
+
+  status["mesh"]["namespaces"] = json::array();
+  EXPECT_EQ(lineAfter(renderNodeStatus(status), "Namespaces:"), "  (none)");
+}
+
+TEST(RenderNodeStatusTest, DevelopmentCaStandsOut) {
+  json status = kStatus;
+  status["mesh"]["identity"]["ca"] = "development CA (generated in memory)";
+  const std::string text = renderNodeStatus(status);
+  EXPECT_TRUE(hasLine(text, proxyKv("CA", "development CA (generated in memory)"))) << text;
+  const auto all = lines(text);
+  const auto warning = std::find_if(all.begin(), all.end(), [](const std::string& l) {
+    return l.rfind("  WARNING: development CA", 0) == 0;
+  });
+  ASSERT_NE(warning, all.end()) << text;
+  EXPECT_NE(warning->find("mesh.ca.certFile"), std::string::npos) << *warning;
+  // Inside the "Node proxy" block, right after its key-value lines.
+  EXPECT_EQ(*(warning - 1), proxyKv("Next rotation", "2026-11-27T11:30:00Z"));
+}
+
+TEST(RenderNodeStatusTest, MissingRingFeaturesAreNamed) {
+  json status = kStatus;
+  status["mesh"]["missingRingFeatures"] = {"multishot recv byte cap", "IORING_SETUP_DEFER_TASKRUN"};
+  EXPECT_TRUE(hasLine(renderNodeStatus(status),
+                      proxyKv("io_uring", "fallbacks in use: multishot recv byte cap, IORING_SETUP_DEFER_TASKRUN")));
+  status["mesh"].erase("missingRingFeatures");
+  EXPECT_TRUE(hasLine(renderNodeStatus(status), proxyKv("io_uring", "-"))) << "unknown is not 'all present'";
+}
+
+TEST(RenderNodeStatusTest, NoNodeAddressAndTableWarnings) {
+  json status = kStatus;
+  status["mesh"]["hboneListener"] = nullptr;
+  status["mesh"]["captureListeners"] = {"127.0.0.1:15001"};
+  status["mesh"]["warnings"] = {"workload /nm/a: cgroup not found (is the pod running?); its outbound "
+                                "connections cannot be attributed"};
+  const std::string text = renderNodeStatus(status);
+  EXPECT_TRUE(hasLine(text, proxyKv("HBONE listener", "(none: no node.address)"))) << text;
+  EXPECT_TRUE(hasLine(text, proxyKv("Capture listeners", "127.0.0.1:15001"))) << text;
+  EXPECT_TRUE(hasLine(text, "  WARNING: workload /nm/a: cgroup not found (is the pod running?); its outbound "
+                            "connections cannot be attributed"))
+      << text;
+}
+
+TEST(RenderNodeStatusTest, ProxyOff) {
+  json status = kStatus;
+  status["mesh"] = {{"proxy", "off"}};
+  status["socketRedirect"] = {{"enabled", false}};
+  const std::string text = renderNodeStatus(status);
+  EXPECT_TRUE(hasLine(text, "Node proxy: off")) << text;
+  EXPECT_TRUE(hasLine(text, "Socket redirect: off")) << text;
+  EXPECT_EQ(text.find("Proxy counters"), std::string::npos) << text;
+  EXPECT_EQ(text.find("Namespaces:"), std::string::npos) << text;
+  EXPECT_EQ(text.find("WARNING"), std::string::npos) << text;
+}
+
+TEST(RenderNodeStatusTest, SocketRedirectLine) {
+  EXPECT_TRUE(hasLine(renderNodeStatus(kStatus),
+                      "Socket redirect: on, 4 sockets; 1200 messages (1.5MiB) redirected, 3 over TCP"));
+  json status = kStatus;
+  status["socketRedirect"]["sockets"] = nullptr;  // the kernel cannot count the sockhash
+  EXPECT_TRUE(hasLine(renderNodeStatus(status), "Socket redirect: on; 1200 messages (1.5MiB) redirected, 3 over TCP"));
+  status["socketRedirect"] = {{"enabled", false}, {"sockets", 0}};
+  EXPECT_TRUE(hasLine(renderNodeStatus(status), "Socket redirect: off, 0 sockets"));
+}
+
+TEST(RenderNodeStatusTest, OldAgentWithoutMeshSections) {
+  const std::string text = renderNodeStatus(oldAgentStatus());
+  EXPECT_EQ(text.find("Node proxy"), std::string::npos) << text;
+  EXPECT_EQ(text.find("Socket redirect"), std::string::npos) << text;
+  EXPECT_EQ(text.find("Namespaces:"), std::string::npos) << text;
+  // The rest is as before: the services table ends the output.
+  EXPECT_EQ(lines(text).back(),
+            "  demo/web  127.96.0.10  80    tcp    random  3/3       10           0          0");
+}
+
+TEST(RenderNodeStatusTest, MeshSectionsOfTheWrongShape) {
+  json status = kStatus;
+  status["mesh"] = {{"proxy", "running"}};  // a running proxy that says nothing else
+  std::string text = renderNodeStatus(status);
+  EXPECT_TRUE(hasLine(text, proxyKv("Workers", "-"))) << text;
+  EXPECT_TRUE(hasLine(text, "Proxy counters: -")) << text;
+  EXPECT_EQ(lineAfter(text, "Namespaces:"), "  (none)");
+  status["mesh"] = "running";
+  status["socketRedirect"] = json::array();
+  text = renderNodeStatus(status);
+  EXPECT_TRUE(hasLine(text, proxyKv("State", "-"))) << text;
+  EXPECT_TRUE(hasLine(text, "Socket redirect: -")) << text;
+}
+
+TEST(FormatBytesTest, Examples) {
+  EXPECT_EQ(formatBytes(0), "0B");
+  EXPECT_EQ(formatBytes(1023), "1023B");
+  EXPECT_EQ(formatBytes(1024), "1.0KiB");
+  EXPECT_EQ(formatBytes(1536), "1.5KiB");
+  EXPECT_EQ(formatBytes(12ull << 20), "12.0MiB");
+  EXPECT_EQ(formatBytes(5ull << 30), "5.0GiB");
+  EXPECT_EQ(formatBytes(18446744073709551615ull), "16.0EiB");
 }
 
 TEST(RenderServicesTest, DocumentedExample) {
