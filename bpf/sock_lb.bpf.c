@@ -3,9 +3,15 @@
  * Socket-level load balancing: services are resolved once, when the socket
  * is connected (or a datagram is sent), so the packets themselves are never
  * translated and conntrack never sees the VIP. The entry points are thin;
- * the work is in lib/xlate.bpf.h.
+ * the work is in lib/xlate.bpf.h (L4), lib/capture.bpf.h (mesh capture) and
+ * lib/inbound.bpf.h (inbound STRICT).
+ *
+ * One object for every hook: the capture spans connect (steer, remember)
+ * and sockops (publish), which share the nm_sock_orig storage, and one
+ * object keeps one load, one set of pinned maps and one adopt path.
  */
 #include "lib/xlate.bpf.h"
+#include "lib/inbound.bpf.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
@@ -69,4 +75,20 @@ int nm_getpeername6(struct bpf_sock_addr *ctx)
 {
 	__nm_xlate_rev(ctx, true, false);
 	return SYS_PROCEED;
+}
+
+/* Publishes captured connections to nm_capture once their client port is known. */
+SEC("sockops")
+int nm_sockops(struct bpf_sock_ops *skops)
+{
+	if (skops->op == BPF_SOCK_OPS_ACTIVE_ESTABLISHED_CB)
+		nm_publish_capture(skops);
+	return 1;
+}
+
+/* Inbound STRICT: 1 lets the packet in, 0 drops it. */
+SEC("cgroup_skb/ingress")
+int nm_ingress(struct __sk_buff *skb)
+{
+	return nm_inbound_verdict(skb);
 }

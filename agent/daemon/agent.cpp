@@ -88,9 +88,13 @@ Status Agent::startImpl() {
 
   auto lb = datapath::SocketLb::load(options_.pinRoot);
   if (!lb) return lb.error();
+  auto redirect = datapath::SockRedirect::load(options_.pinRoot);
+  if (!redirect) return redirect.error().wrap("loading the socket-redirect programs");
   {
     std::lock_guard lock(mu_);
     lb_ = std::move(*lb);
+    redirect_ = std::move(*redirect);
+    mesh_ = std::make_unique<MeshRuntime>(options_.pinRoot, cgroupMount_);
   }
   datapathLoaded_ = true;
   spdlog::info("datapath loaded; maps and links pinned under {}", options_.pinRoot);
@@ -122,6 +126,22 @@ Status Agent::applyFromSource(state::Snapshot snapshot) {
   return recordOutcome(applySnapshot(std::move(snapshot)));
 }
 
+void Agent::tick() {
+  std::lock_guard lock(mu_);
+  if (mesh_) mesh_->tick();
+  // Meshed workloads whose cgroup did not exist at the last apply (a pod
+  // that is still starting): register them once it appears.
+  if (meshCgroupsMissing_ && lb_ && snapshot_) {
+    auto mesh = lb_->syncMesh(*snapshot_, cgroupMount_);
+    if (!mesh) {
+      spdlog::warn("mesh maps: {}", mesh.error().message);
+      return;
+    }
+    if (!mesh->ops.empty()) spdlog::info("mesh maps: {}", datapath::summary(*mesh));
+    meshCgroupsMissing_ = !mesh->missingCgroups.empty();
+  }
+}
+
 Status Agent::recordOutcome(Status st) {
   std::lock_guard lock(mu_);
   {
@@ -145,6 +165,9 @@ Status Agent::applySnapshot(state::Snapshot snapshot) {
   if (!desired) return desired.error().wrap(snapshot.source);
 
   std::lock_guard lock(mu_);
+  // The proxy (and its certificates) first: capture must never steer a
+  // connection to a proxy that does not know the service yet.
+  if (auto st = mesh_->apply(snapshot); !st) return st.error().wrap(snapshot.source);
   const std::string cgroupPath = cgroupMount_ + (snapshot.servedCgroup == "/" ? "" : snapshot.servedCgroup);
   if (attachedCgroup_ != cgroupPath) {
     std::error_code ec;
@@ -156,11 +179,31 @@ Status Agent::applySnapshot(state::Snapshot snapshot) {
     spdlog::info("socket-LB hooks attached to cgroup {}", cgroupPath);
   }
 
+  // Mesh maps (workloads, node addresses, capture settings) before the
+  // services: a service flips to mtls only once its clients are known.
+  auto mesh = lb_->syncMesh(snapshot, cgroupMount_);
+  if (!mesh) return mesh.error().wrap("applying " + snapshot.source + " to the mesh maps");
+  if (!mesh->ops.empty() || !mesh->missingCgroups.empty())
+    spdlog::info("mesh maps: {}", datapath::summary(*mesh));
+  meshCgroupsMissing_ = !mesh->missingCgroups.empty();
+
   auto installed = lb_->readInstalled();
   if (!installed) return installed.error();
   auto plan = datapath::planSync(*installed, *desired);
   if (!plan) return plan.error();
   if (auto st = lb_->apply(*plan); !st) return st.error().wrap("applying " + snapshot.source + " to the maps");
+
+  // After the maps: a switch flip never races a half-applied config. disable()
+  // keeps the sockhash until its sockets are gone (their unread bytes live
+  // there), so calling it on every apply finishes the removal over time.
+  const bool redirectWas = redirect_->status().enabled;
+  if (snapshot.mesh.socketRedirect) {
+    if (auto st = redirect_->enable(cgroupPath); !st) return st.error().wrap("enabling mesh.socketRedirect");
+    if (!redirectWas) spdlog::info("same-node socket redirection (sockops + sk_msg) enabled on {}", cgroupPath);
+  } else {
+    if (auto st = redirect_->disable(); !st) return st.error().wrap("disabling mesh.socketRedirect");
+    if (redirectWas) spdlog::info("same-node socket redirection disabled; open redirected sockets drain first");
+  }
 
   snapshot.version = nextVersion_++;
   spdlog::info("config version {} from {} applied: {} map writes; services +{} ~{} -{}; backends +{} -{}",

@@ -18,8 +18,10 @@
 
 #include "common/result.h"
 #include "datapath/desired_state.h"
+#include "datapath/sock_redirect.h"
 #include "datapath/socket_lb.h"
 #include "daemon/kernel_features.h"
+#include "daemon/mesh_runtime.h"
 #include "daemon/metrics.h"
 #include "daemon/metrics_health.h"
 #include "state/snapshot.h"
@@ -57,6 +59,10 @@ class Agent {
   // start()). Outcome recorded like reload(): a rejected snapshot sets
   // lastReloadError and the last good one keeps serving.
   Status applyFromSource(state::Snapshot snapshot);
+
+  // Periodic work from the control loop: certificate rotation, workload
+  // cgroups that appeared late.
+  void tick();
 
   nlohmann::json statusJson() const;
   nlohmann::json servicesJson() const;
@@ -99,6 +105,7 @@ class Agent {
     nm_service_stats statsOf(const nm_service_key& key) const;
   };
   DatapathView readDatapathView() const;
+  nlohmann::json redirectJson() const;  // caller holds mu_
   Status recordOutcome(Status st);
 
   AgentOptions options_;
@@ -109,10 +116,13 @@ class Agent {
 
   mutable std::mutex mu_;  // guards everything below
   std::unique_ptr<datapath::SocketLb> lb_;
+  std::unique_ptr<MeshRuntime> mesh_;
+  std::unique_ptr<datapath::SockRedirect> redirect_;  // same-node sk_msg shortcut, on when mesh.socketRedirect  // created with the datapath; the proxy runs only when the config needs it
   std::string attachedCgroup_;
   state::SnapshotPtr snapshot_;
   datapath::DesiredServices desired_;
   std::uint64_t nextVersion_ = 1;
+  bool meshCgroupsMissing_ = false;  // the last mesh sync skipped a workload whose cgroup was absent
   std::optional<std::string> lastReloadError_;
   std::uint64_t reloadFailures_ = 0;
   std::optional<std::string> metricsAddress_;

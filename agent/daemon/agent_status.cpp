@@ -33,6 +33,18 @@ nm_service_stats Agent::DatapathView::statsOf(const nm_service_key& key) const {
   return it == stats.end() ? nm_service_stats{} : it->second;
 }
 
+json Agent::redirectJson() const {
+  if (!redirect_) return json{{"enabled", false}};
+  const auto st = redirect_->status();
+  json j{{"enabled", st.enabled}, {"sockets", st.sockets ? json(*st.sockets) : json(nullptr)}};
+  if (auto stats = redirect_->stats()) {
+    j["messagesRedirected"] = stats->msgsRedirected;
+    j["bytesRedirected"] = stats->bytesRedirected;
+    j["messagesOverTcp"] = stats->msgsPassed + stats->msgsPinnedTcp;
+  }
+  return j;
+}
+
 json Agent::statusJson() const {
   std::lock_guard lock(mu_);
   const double uptime = std::chrono::duration<double>(std::chrono::steady_clock::now() - started_).count();
@@ -81,7 +93,9 @@ json Agent::statusJson() const {
           {"programs", programs},
           {"maps", maps},
           {"counts", counts},
-          {"services", services}};
+          {"services", services},
+          {"mesh", mesh_ ? mesh_->statusJson() : json{{"proxy", "off"}}},
+          {"socketRedirect", redirectJson()}};
 }
 
 metrics::AgentMetrics Agent::metricsSnapshot() const {
@@ -95,6 +109,7 @@ metrics::AgentMetrics Agent::metricsSnapshot() const {
   m.services = snapshot_ ? snapshot_->services.size() : 0;
   if (!lb_) return m;
   for (const auto& f : lb_->mapFill()) m.maps.push_back({f.name, f.entries, f.maxEntries});
+  if (mesh_) mesh_->fillMetrics(m);
   const DatapathView view = readDatapathView();
   m.backends = view.backends;
   for (const auto& [key, svc] : desired_) {

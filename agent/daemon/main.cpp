@@ -196,7 +196,7 @@ int main(int argc, char** argv) {
     }
   }
   agent.setLoopState(daemon::LoopState::kRunning);
-  auto st = daemon::runEventLoop(wiring ? std::nullopt : opts.configPath, {.reload = [&agent] { (void)agent.reload(); }});
+  auto st = daemon::runEventLoop(wiring ? std::nullopt : opts.configPath, {.reload = [&agent] { (void)agent.reload(); }, .tick = [&agent] { agent.tick(); }});
   agent.setLoopState(daemon::LoopState::kStopped);
   if (source) {
     source->stop();

@@ -31,8 +31,8 @@ std::vector<Sample> samplesOf(const AgentMetrics& m) {
     const Labels labels{{"namespace", ns.ns}};
     out.push_back({idx(Metric::kNsConnections), labels, ns.connections});
     out.push_back({idx(Metric::kNsActive), labels, ns.active});
-    out.push_back({idx(Metric::kNsBytes), {{"namespace", ns.ns}, {"direction", "rx"}}, ns.bytesRx});
-    out.push_back({idx(Metric::kNsBytes), {{"namespace", ns.ns}, {"direction", "tx"}}, ns.bytesTx});
+    out.push_back({idx(Metric::kNsBytes), {{"namespace", ns.ns}, {"direction", "upstream"}}, ns.bytesUpstream});
+    out.push_back({idx(Metric::kNsBytes), {{"namespace", ns.ns}, {"direction", "downstream"}}, ns.bytesDownstream});
     out.push_back({idx(Metric::kNsHandshakeFailures), labels, ns.handshakeFailures});
     out.push_back({idx(Metric::kNsPolicyDenials), labels, ns.policyDenials});
     out.push_back({idx(Metric::kNsTenancyRejects), labels, ns.tenancyRejects});

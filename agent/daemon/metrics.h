@@ -38,7 +38,7 @@ namespace nodemesh::daemon::metrics {
   X(kNsActive, "nodemesh_namespace_active_connections", kGauge,                                                 \
     "Connections of a namespace the node proxy holds now.")                                                     \
   X(kNsBytes, "nodemesh_namespace_bytes_total", kCounter,                                                       \
-    "Payload bytes the node proxy moved for a namespace, by direction (rx: from its workloads, tx: to them).")  \
+    "Payload bytes the node proxy moved for a namespace's connections (upstream: source to destination; downstream: back).")  \
   X(kNsHandshakeFailures, "nodemesh_namespace_handshake_failures_total", kCounter,                              \
     "mTLS handshakes that failed for a namespace's connections.")                                               \
   X(kNsPolicyDenials, "nodemesh_namespace_policy_denials_total", kCounter,                                      \
@@ -80,7 +80,7 @@ struct ServicePortCounters {
 // Per-namespace accounting of the node proxy.
 struct NamespaceCounters {
   std::string ns;
-  std::uint64_t connections = 0, active = 0, bytesRx = 0, bytesTx = 0;
+  std::uint64_t connections = 0, active = 0, bytesUpstream = 0, bytesDownstream = 0;
   std::uint64_t handshakeFailures = 0, policyDenials = 0, tenancyRejects = 0;
 };
 

@@ -17,6 +17,8 @@ Result<DesiredServices> desiredFromSnapshot(const state::Snapshot& snapshot) {
         d.key = makeServiceKey(vip, port.port, port.protocol);
         d.name = svc.qualifiedName();
         d.algo = svc.lb;
+        // Only TCP is captured; a UDP port of an mtls service stays plain L4.
+        if (svc.mode == state::ServiceMode::kMtls && port.protocol == state::Protocol::kTcp) d.flags = NM_SVC_F_MTLS;
         std::vector<WeightedBackend> weighted;
         std::vector<nm_backend> ready;
         for (const auto& ep : svc.endpoints) {

@@ -16,6 +16,7 @@ struct DesiredService {
   nm_service_key key{};
   std::string name;  // namespace/name, for logs and meshctl
   state::LbAlgorithm algo = state::LbAlgorithm::kRandom;
+  std::uint32_t flags = 0;  // NM_SVC_F_*: NM_SVC_F_MTLS for the TCP ports of an mtls service
   std::vector<nm_backend> slots;  // backend of each slot; empty: no ready backend
   std::uint32_t backendCount = 0;  // endpoints of the VIP's family
   std::uint32_t readyCount = 0;

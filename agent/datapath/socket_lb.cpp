@@ -5,7 +5,9 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <spdlog/spdlog.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <cstdarg>
 #include <cstring>
@@ -44,7 +46,23 @@ std::vector<Hook> hooksOf(const sock_lb& s) {
   return {{"connect4", s.progs.nm_connect4},         {"connect6", s.progs.nm_connect6},
           {"sendmsg4", s.progs.nm_sendmsg4},         {"sendmsg6", s.progs.nm_sendmsg6},
           {"recvmsg4", s.progs.nm_recvmsg4},         {"recvmsg6", s.progs.nm_recvmsg6},
-          {"getpeername4", s.progs.nm_getpeername4}, {"getpeername6", s.progs.nm_getpeername6}};
+          {"getpeername4", s.progs.nm_getpeername4}, {"getpeername6", s.progs.nm_getpeername6},
+          {"sockops", s.progs.nm_sockops},           {"ingress", s.progs.nm_ingress}};
+}
+
+#ifndef SO_NETNS_COOKIE
+#define SO_NETNS_COOKIE 71
+#endif
+
+// The cookie of the network namespace the calling thread is in.
+Result<std::uint64_t> currentNetnsCookie() {
+  UniqueFd fd(::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0));
+  if (!fd) return Error::sys("socket for SO_NETNS_COOKIE");
+  std::uint64_t cookie = 0;
+  socklen_t len = sizeof cookie;
+  if (::getsockopt(fd.get(), SOL_SOCKET, SO_NETNS_COOKIE, &cookie, &len) != 0)
+    return Error::sys("reading this network namespace's cookie (SO_NETNS_COOKIE)");
+  return cookie;
 }
 
 Result<bpf_link_info> linkInfo(int fd) {
@@ -103,6 +121,12 @@ Result<std::unique_ptr<SocketLb>> SocketLb::load(const std::string& pinRoot) {
                       -err);
   lb->numCpus_ = libbpf_num_possible_cpus();
   if (lb->numCpus_ <= 0) return Error::sys("counting possible CPUs", -lb->numCpus_);
+  auto cookie = currentNetnsCookie();
+  if (!cookie) return cookie.error();
+  lb->hostNetnsCookie_ = *cookie;
+  int captureFd = ::fcntl(bpf_map__fd(lb->skel_->maps.nm_capture), F_DUPFD_CLOEXEC, 3);
+  if (captureFd < 0) return Error::sys("duplicating the capture map fd");
+  lb->capture_ = std::make_shared<CaptureTable>(UniqueFd(captureFd));
   return lb;
 }
 
@@ -122,7 +146,9 @@ Status SocketLb::attach(const std::string& cgroupPath, const std::string& displa
     const std::string pin = pins_.link(hook.name);
     bpf_link* link = nullptr;
 
-    if (bpf_link* old = bpf_link__open(pin.c_str())) {
+    // (Checked first: libbpf warns about a missing pin, which is the normal first start.)
+    bpf_link* old = ::access(pin.c_str(), F_OK) == 0 ? bpf_link__open(pin.c_str()) : nullptr;
+    if (old) {
       auto info = linkInfo(bpf_link__fd(old));
       if (info && info->type == BPF_LINK_TYPE_CGROUP && info->cgroup.cgroup_id == cgroupId) {
         // Same cgroup: swap the program under the existing link atomically.
@@ -253,6 +279,7 @@ Result<std::map<nm_service_key, nm_service_stats, BytesLess<nm_service_key>>> So
       sum.connections += c.connections;
       sum.datagrams += c.datagrams;
       sum.no_backend += c.no_backend;
+      sum.captured += c.captured;
     }
     out.emplace(key, sum);
   }
@@ -274,7 +301,8 @@ std::vector<MapFill> SocketLb::mapFill() const {
     return n;
   };
   for (bpf_map* map : {skel_->maps.nm_services, skel_->maps.nm_slots, skel_->maps.nm_backends,
-                       skel_->maps.nm_udp_revnat}) {
+                       skel_->maps.nm_udp_revnat, skel_->maps.nm_workloads, skel_->maps.nm_capture,
+                       skel_->maps.nm_node_addrs}) {
     out.push_back({bpf_map__name(map), count(map), bpf_map__max_entries(map)});
   }
   auto services = count(skel_->maps.nm_services);
@@ -283,13 +311,138 @@ std::vector<MapFill> SocketLb::mapFill() const {
   return out;
 }
 
+Result<InstalledMesh> SocketLb::readInstalledMesh() const {
+  InstalledMesh out;
+  const int cfgFd = bpf_map__fd(skel_->maps.nm_mesh_config);
+  const int wlFd = bpf_map__fd(skel_->maps.nm_workloads);
+  const int statFd = bpf_map__fd(skel_->maps.nm_workload_stats);
+  const int addrFd = bpf_map__fd(skel_->maps.nm_node_addrs);
+  const std::uint32_t zero = 0;
+  if (bpf_map_lookup_elem(cfgFd, &zero, &out.config) != 0) return Error::sys("reading nm_mesh_config");
+  auto st = forEachKey<std::uint64_t>(wlFd, "nm_workloads", [&](const std::uint64_t& id) -> Status {
+    nm_workload w{};
+    if (bpf_map_lookup_elem(wlFd, &id, &w) == 0) out.workloads.emplace(id, w);
+    return {};
+  });
+  if (!st) return st.error();
+  st = forEachKey<std::uint64_t>(statFd, "nm_workload_stats", [&](const std::uint64_t& id) -> Status {
+    out.statsEntries.insert(id);
+    return {};
+  });
+  if (!st) return st.error();
+  st = forEachKey<nm_node_addr_key>(addrFd, "nm_node_addrs", [&](const nm_node_addr_key& k) -> Status {
+    out.nodeAddrs.insert(k);
+    return {};
+  });
+  if (!st) return st.error();
+  return out;
+}
+
+Status SocketLb::applyMesh(const MeshPlan& plan) {
+  const int cfgFd = bpf_map__fd(skel_->maps.nm_mesh_config);
+  const int wlFd = bpf_map__fd(skel_->maps.nm_workloads);
+  const int statFd = bpf_map__fd(skel_->maps.nm_workload_stats);
+  const int addrFd = bpf_map__fd(skel_->maps.nm_node_addrs);
+  std::vector<nm_workload_stats> zeros(numCpus_);
+  const std::uint32_t zero = 0;
+  const std::uint32_t one = 1;
+  using K = MeshOp::Kind;
+  for (const auto& op : plan.ops) {
+    int rc = 0;
+    const char* what = "";
+    switch (op.kind) {
+      case K::kPutNodeAddr:
+        rc = bpf_map_update_elem(addrFd, &op.nodeAddr, &one, BPF_ANY), what = "writing a trusted node address";
+        break;
+      case K::kPutWorkloadStats:
+        rc = bpf_map_update_elem(statFd, &op.cgroupId, zeros.data(), BPF_ANY), what = "creating workload counters";
+        break;
+      case K::kPutConfig:
+        rc = bpf_map_update_elem(cfgFd, &zero, &op.config, BPF_ANY), what = "writing the mesh config";
+        break;
+      case K::kPutWorkload:
+        rc = bpf_map_update_elem(wlFd, &op.cgroupId, &op.workload, BPF_ANY), what = "writing workload";
+        break;
+      case K::kDeleteWorkload:
+        rc = bpf_map_delete_elem(wlFd, &op.cgroupId), what = "deleting workload";
+        break;
+      case K::kDeleteWorkloadStats:
+        rc = bpf_map_delete_elem(statFd, &op.cgroupId), what = "deleting workload counters";
+        break;
+      case K::kDeleteNodeAddr:
+        rc = bpf_map_delete_elem(addrFd, &op.nodeAddr), what = "deleting a trusted node address";
+        break;
+    }
+    if (rc != 0 && errno != ENOENT) {
+      int err = errno;
+      std::string detail = what;
+      if (op.cgroupId) detail += " (cgroup id " + std::to_string(op.cgroupId) + ")";
+      if (err == E2BIG || err == ENOMEM || err == ENOSPC)
+        detail += " (map full: at most " + std::to_string(NM_MAX_WORKLOADS) + " meshed workloads)";
+      return Error::sys(detail, err);
+    }
+  }
+  return {};
+}
+
+Result<MeshPlan> SocketLb::syncMesh(const state::Snapshot& snapshot, const std::string& cgroupMount) {
+  auto desired = desiredMeshFromSnapshot(snapshot, hostNetnsCookie_, [&](const std::string& rel) {
+    return cgroupIdOf(cgroupMount, rel);
+  });
+  if (desired.workloads.size() > NM_MAX_WORKLOADS)
+    return Error{std::to_string(desired.workloads.size()) + " meshed workloads exceed the datapath's capacity of " +
+                 std::to_string(NM_MAX_WORKLOADS)};
+  auto installed = readInstalledMesh();
+  if (!installed) return installed.error();
+  MeshPlan plan = planMeshSync(*installed, desired);
+  if (auto st = applyMesh(plan); !st) return st.error().wrap("applying the mesh maps");
+  std::lock_guard lock(pathsMu_);
+  workloadPaths_.clear();
+  for (const auto& [id, w] : desired.workloads) workloadPaths_.emplace(id, w.cgroup);
+  return plan;
+}
+
+Result<std::vector<WorkloadCounters>> SocketLb::readWorkloadStats() const {
+  std::vector<WorkloadCounters> out;
+  const int wlFd = bpf_map__fd(skel_->maps.nm_workloads);
+  const int statFd = bpf_map__fd(skel_->maps.nm_workload_stats);
+  std::vector<nm_workload_stats> perCpu(numCpus_);
+  std::lock_guard lock(pathsMu_);
+  auto st = forEachKey<std::uint64_t>(wlFd, "nm_workloads", [&](const std::uint64_t& id) -> Status {
+    nm_workload w{};
+    if (bpf_map_lookup_elem(wlFd, &id, &w) != 0) return {};
+    WorkloadCounters c;
+    c.cgroupId = id;
+    c.meshed = (w.flags & NM_WL_F_MESHED) != 0;
+    c.strict = (w.flags & NM_WL_F_STRICT) != 0;
+    if (auto it = workloadPaths_.find(id); it != workloadPaths_.end()) c.cgroup = it->second;
+    if (bpf_map_lookup_elem(statFd, &id, perCpu.data()) == 0) {
+      for (const auto& p : perCpu) {
+        c.captured += p.captured;
+        c.strictDrops += p.strict_drops;
+      }
+    }
+    out.push_back(std::move(c));
+    return {};
+  });
+  if (!st) return st.error();
+  return out;
+}
+
 Status SocketLb::removePins(const std::string& pinRoot) {
   PinPaths pins(pinRoot);
   std::error_code ec;
-  // Links first: removing a link's last reference detaches its program.
+  // Links first. Dropping a link's last reference detaches its program only
+  // once the kernel's deferred release runs, so detach each one explicitly
+  // (synchronous): when --cleanup returns, nothing is attached any more.
   for (const auto& dir : {pins.links(), pins.maps()}) {
     if (!std::filesystem::exists(dir, ec)) continue;
     for (const auto& entry : std::filesystem::directory_iterator(dir, ec)) {
+      if (dir == pins.links()) {
+        UniqueFd link(::bpf_obj_get(entry.path().c_str()));
+        if (link && ::bpf_link_detach(link.get()) != 0 && errno != EINVAL)
+          return Error::sys("detaching link " + entry.path().string());
+      }
       if (::unlink(entry.path().c_str()) != 0 && errno != ENOENT)
         return Error::sys("removing pin " + entry.path().string());
     }

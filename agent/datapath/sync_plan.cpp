@@ -73,7 +73,8 @@ Result<SyncPlan> planSync(const InstalledState& installed, const DesiredServices
 
     auto cur = installed.services.find(key);
     const bool exists = cur != installed.services.end();
-    if (exists && cur->second.value.algo == algo && cur->second.slots == ids) continue;
+    if (exists && cur->second.value.algo == algo && cur->second.value.flags == svc.flags && cur->second.slots == ids)
+      continue;
 
     std::uint32_t id;
     std::uint8_t generation = 0;
@@ -98,6 +99,7 @@ Result<SyncPlan> planSync(const InstalledState& installed, const DesiredServices
     value.slot_count = static_cast<std::uint16_t>(ids.size());
     value.algo = algo;
     value.generation = generation;
+    value.flags = svc.flags;
     ops.push_back({.kind = MapOp::Kind::kPutService, .serviceKey = key, .service = value});
     if (exists) {
       for (std::uint32_t i = 0; i < cur->second.slots.size(); ++i)

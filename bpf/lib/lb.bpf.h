@@ -65,12 +65,15 @@ static __always_inline void nm_count(__u32 service_id, int field)
 		st->connections++;
 	else if (field == 1)
 		st->datagrams++;
-	else
+	else if (field == 2)
 		st->no_backend++;
+	else
+		st->captured++;
 }
 
 #define NM_COUNT_CONNECT 0
 #define NM_COUNT_DATAGRAM 1
 #define NM_COUNT_NO_BACKEND 2
+#define NM_COUNT_CAPTURED 3
 
 #endif /* NM_LB_BPF_H */

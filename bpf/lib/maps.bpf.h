@@ -74,4 +74,68 @@ struct {
 	__type(value, struct nm_orig_dst);
 } nm_udp_revnat SEC(".maps");
 
+/* key: workload cgroup id (__u64); value: nm_workload (meshed, strict).
+ * Only workloads with something to do are listed (meshed or STRICT).
+ * Written by the agent from the snapshot's workloads; read by connect
+ * (capture) and cgroup_skb/ingress (STRICT). */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, NM_MAX_WORKLOADS);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+	__type(key, __u64);
+	__type(value, struct nm_workload);
+} nm_workloads SEC(".maps");
+
+/* key: workload cgroup id; value: per-CPU counters. The agent creates the
+ * entry (zeroed) with the nm_workloads entry and deletes it with it; the
+ * hooks only update existing entries, so nothing here outlives a workload. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
+	__uint(max_entries, NM_MAX_WORKLOADS);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+	__type(key, __u64);
+	__type(value, struct nm_workload_stats);
+} nm_workload_stats SEC(".maps");
+
+/* key: 0; value: nm_mesh_config (proxy port, node addresses, host netns).
+ * Written by the agent; read by connect. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+	__type(key, __u32);
+	__type(value, struct nm_mesh_config);
+} nm_mesh_config SEC(".maps");
+
+/* key: the captured client socket (family, address, port) as the proxy's
+ * accept() sees its peer; value: the VIP it dialed and its workload cgroup.
+ * Written by sockops at ACTIVE_ESTABLISHED (before the final ACK leaves, so
+ * before the proxy can accept); read-and-deleted by the proxy.
+ * LRU, not HASH: an entry whose accept never comes (the proxy died, the
+ * client gave up, a foreign listener on the port) must not stay forever and
+ * fill the map; with LRU the oldest such entries are evicted first, and an
+ * entry normally lives for microseconds, so eviction of a live one needs
+ * NM_MAX_CAPTURES handshakes to finish while the proxy accepts none. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, NM_MAX_CAPTURES);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+	__type(key, struct nm_capture_key);
+	__type(value, struct nm_capture);
+} nm_capture SEC(".maps");
+
+/* key: prefix (LPM, IPv4 v4-mapped); value: unused (1). The sources that
+ * inbound STRICT lets through: the node's own addresses, 127.0.0.0/8, ::1.
+ * Written by the agent; read by cgroup_skb/ingress. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, NM_MAX_NODE_ADDRS);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+	__type(key, struct nm_node_addr_key);
+	__type(value, __u32);
+} nm_node_addrs SEC(".maps");
+
 #endif /* NM_MAPS_BPF_H */

@@ -6,8 +6,7 @@
 #define NM_XLATE_BPF_H
 
 #include "lib/lb.bpf.h"
-
-#define NM_ECONNREFUSED 111
+#include "lib/capture.bpf.h"
 
 #define SYS_REJECT 0
 #define SYS_PROCEED 1
@@ -97,10 +96,55 @@ static __always_inline void nm_fill_orig(struct nm_orig_dst *od, const struct nm
 	od->family = key->family;
 	__builtin_memcpy(od->backend_addr, be->addr, sizeof(od->backend_addr));
 	od->backend_port = be->port;
+	od->flags = 0;
+	od->cgroup_id = 0;
 }
 
 /*
- * Rewrites a connect()/sendmsg() to a service VIP into one of its backends.
+ * The mesh path of a connect: a meshed workload dialing an mtls service is
+ * steered to the node proxy without resolving the VIP. Returns 1 when the
+ * client is not meshed (the caller goes on with plain L4), else 0 or -errno.
+ */
+static __always_inline int nm_capture_connect(struct bpf_sock_addr *ctx, const struct nm_service_key *key,
+					      const struct nm_service *svc, bool v6, bool v4mapped)
+{
+	__u32 dst[4] = {};
+	struct nm_orig_dst *od;
+	__u8 family = 0;
+	__u16 port = 0;
+	__u64 wl_id = 0;
+	int err;
+
+	err = nm_capture_target(ctx, !v6 || v4mapped, dst, &family, &port, &wl_id);
+	if (err > 0)
+		return 1;
+	if (!err) {
+		/* Storage first: a capture the proxy cannot look up must not happen. */
+		od = bpf_sk_storage_get(&nm_sock_orig, ctx->sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
+		if (!od)
+			err = -NM_ENOBUFS;
+	}
+	if (!err)
+		err = nm_write_dst(ctx, dst, family, port, v6, v4mapped);
+	if (err) {
+		nm_count(svc->id, NM_COUNT_NO_BACKEND);
+		return err;
+	}
+	__builtin_memcpy(od->addr, key->addr, sizeof(od->addr));
+	od->port = key->port;
+	od->family = key->family;
+	od->flags = NM_ORIG_F_CAPTURED;
+	__builtin_memcpy(od->backend_addr, dst, sizeof(od->backend_addr));
+	od->backend_port = port;
+	od->cgroup_id = wl_id;
+	nm_count(svc->id, NM_COUNT_CAPTURED);
+	nm_count_workload(wl_id, NM_WL_COUNT_CAPTURED);
+	return 0;
+}
+
+/*
+ * Rewrites a connect()/sendmsg() to a service VIP into one of its backends
+ * (or, for a meshed client of an mtls service, into the node proxy).
  * Returns 0 when the address is not a service or was rewritten, -errno when
  * the call must fail (no ready backend).
  */
@@ -117,6 +161,12 @@ static __always_inline int __nm_xlate_fwd(struct bpf_sock_addr *ctx, bool v6, bo
 	svc = bpf_map_lookup_elem(&nm_services, &key);
 	if (!svc)
 		return 0;
+
+	if ((svc->flags & NM_SVC_F_MTLS) && key.proto == IPPROTO_TCP && !udp_unconnected) {
+		err = nm_capture_connect(ctx, &key, svc, v6, v4mapped);
+		if (err <= 0)
+			return err;
+	}
 
 	be = nm_select_backend(ctx, svc);
 	if (!be) {

@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
@@ -12,6 +13,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <chrono>
 #include <cstring>
@@ -96,8 +98,18 @@ TestCgroup::TestCgroup() {
   std::filesystem::create_directories(absolute_ + "/client");
 }
 
+std::string TestCgroup::child(const std::string& name) {
+  const std::string path = absolute_ + "/" + name;
+  if (std::find(children_.begin(), children_.end(), path) == children_.end()) {
+    std::filesystem::create_directories(path);
+    children_.push_back(path);
+  }
+  return path;
+}
+
 TestCgroup::~TestCgroup() {
   // Children that ran in here have exited; rmdir fails only if one is still alive.
+  for (auto it = children_.rbegin(); it != children_.rend(); ++it) ::rmdir(it->c_str());
   ::rmdir((absolute_ + "/client").c_str());
   ::rmdir(absolute_.c_str());
 }
@@ -337,6 +349,29 @@ std::string AgentProcess::logs() const {
 int AgentProcess::cleanup() {
   std::string cmd = std::string(NM_AGENT_BINARY) + " --cleanup --pin-root " + pinRoot_ + " >/dev/null 2>&1";
   return std::system(cmd.c_str());
+}
+
+TestNetns::TestNetns(const std::string& tag) : name_("nmt-" + std::to_string(::getpid()) + "-" + tag) {
+  ok_ = std::system(("ip netns add " + name_ + " >/dev/null 2>&1").c_str()) == 0 && ip("link set lo up");
+}
+
+TestNetns::~TestNetns() { std::system(("ip netns del " + name_ + " >/dev/null 2>&1").c_str()); }
+
+bool TestNetns::ip(const std::string& args) const {
+  return std::system(("ip -n " + name_ + " " + args + " >/dev/null 2>&1").c_str()) == 0;
+}
+
+bool TestNetns::enter() const {
+  int fd = ::open(path().c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return false;
+  const bool entered = ::setns(fd, CLONE_NEWNET) == 0;
+  ::close(fd);
+  return entered;
+}
+
+bool vethPair(const TestNetns& a, const std::string& ifA, const TestNetns& b, const std::string& ifB) {
+  return a.ip("link add " + ifA + " type veth peer name " + ifB + " netns " + b.name()) && a.ip("link set " + ifA + " up") &&
+         b.ip("link set " + ifB + " up");
 }
 
 int attachedPrograms(const std::string& cgroupDir, int attachType) {

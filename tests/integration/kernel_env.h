@@ -38,10 +38,40 @@ class TestCgroup {
   const std::string& relative() const { return relative_; }  // as written in the config
   std::string clientPath() const { return absolute_ + "/client"; }
   std::string absolute() const { return absolute_; }
+  // Creates (once) another child cgroup <absolute>/<name>, removed with this
+  // one; returns its absolute path. relativeChild() is the config's form.
+  std::string child(const std::string& name);
+  std::string relativeChild(const std::string& name) const { return relative_ + "/" + name; }
 
  private:
   std::string relative_, absolute_;
+  std::vector<std::string> children_;
 };
+
+// A network namespace for one test (`ip netns add`), deleted with the
+// object. Addresses and links inside it never touch the host's network.
+class TestNetns {
+ public:
+  explicit TestNetns(const std::string& tag);  // name: nmt-<pid>-<tag>
+  ~TestNetns();
+  TestNetns(const TestNetns&) = delete;
+  TestNetns& operator=(const TestNetns&) = delete;
+  const std::string& name() const { return name_; }
+  std::string path() const { return "/run/netns/" + name_; }
+  bool ok() const { return ok_; }
+  // Runs `ip -n <name> <args>`; true on success.
+  bool ip(const std::string& args) const;
+  // Moves the calling thread into this netns (setns); true on success.
+  bool enter() const;
+
+ private:
+  std::string name_;
+  bool ok_ = false;
+};
+
+// Joins a and b with a veth pair (ifA in a, ifB in b), both up, with lo up
+// in both. Interface names must be at most 15 characters.
+bool vethPair(const TestNetns& a, const std::string& ifA, const TestNetns& b, const std::string& ifB);
 
 // A TCP server that answers each connection with "<name>\n" and then echoes.
 class TcpBackend {

@@ -145,10 +145,10 @@ TEST(AgentMetrics, RendersEveryFamilyOnceWithTheValues) {
       << out;
   EXPECT_NE(out.find("\nnodemesh_namespace_connections_total{namespace=\"shop\"} 40\n"), std::string::npos) << out;
   EXPECT_NE(out.find("\nnodemesh_namespace_active_connections{namespace=\"shop\"} 3\n"), std::string::npos) << out;
-  EXPECT_NE(out.find("\nnodemesh_namespace_bytes_total{namespace=\"shop\",direction=\"rx\"} 1000\n"),
+  EXPECT_NE(out.find("\nnodemesh_namespace_bytes_total{namespace=\"shop\",direction=\"upstream\"} 1000\n"),
             std::string::npos)
       << out;
-  EXPECT_NE(out.find("\nnodemesh_namespace_bytes_total{namespace=\"shop\",direction=\"tx\"} 2000\n"),
+  EXPECT_NE(out.find("\nnodemesh_namespace_bytes_total{namespace=\"shop\",direction=\"downstream\"} 2000\n"),
             std::string::npos)
       << out;
   EXPECT_NE(out.find("\nnodemesh_namespace_handshake_failures_total{namespace=\"shop\"} 1\n"), std::string::npos)
