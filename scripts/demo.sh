@@ -47,14 +47,17 @@ start_backend web-3 tcp:18083
 start_backend api-1 tcp:18084
 start_backend api-2 tcp:18085
 start_backend api-3 tcp:18086
+start_backend admin-1 tcp:18087
 start_backend dns-1 udp:18053
 
+# The client workload's cgroup exists before the agent starts, as a running
+# pod's would (a later one is picked up within a second).
+mkdir -p "$client_cg"
 echo "== starting nodemesh-agent (embedded example config; log: $workdir/agent.log)"
 "$agent" >"$workdir/agent.log" 2>&1 &
 agent_pid=$!
 for _ in $(seq 100); do "$meshctl" node status >/dev/null 2>&1 && break; sleep 0.1; done
 "$meshctl" node status >/dev/null 2>&1 || { cat "$workdir/agent.log"; exit 1; }
-mkdir -p "$client_cg"
 
 # Runs a command as a workload: inside the served cgroup.
 as_client() { sh -c 'echo $$ > "$1/cgroup.procs" && shift && exec "$@"' sh "$client_cg" "$@"; }
@@ -74,6 +77,12 @@ as_client bash -c 'exec 3<>/dev/tcp/127.96.0.12/80' 2>&1 | sed -n '1s/^.*: conne
 echo
 echo "== the same VIP from outside the served cgroup is untouched (nothing listens on 127.96.0.10 itself)"
 bash -c 'exec 3<>/dev/tcp/127.96.0.10/80' 2>&1 | sed -n '1s/^.*: connect: /connect(): /p' || true
+echo
+echo "== demo/web-mesh (127.96.0.20:80, mode mtls): captured to the node proxy on 127.0.0.1:15001"
+for _ in $(seq 6); do as_client curl -s --max-time 2 http://127.96.0.20/; done | sort | uniq -c
+echo
+echo "== demo/admin (127.96.0.21:80, mode mtls): the proxy refuses it (authorization rule no-admin-from-demo)"
+as_client curl -sS --max-time 2 http://127.96.0.21/ 2>&1 | sed 's/^curl: ([0-9]*) //' || true
 echo
 echo "== meshctl node status"
 "$meshctl" node status
