@@ -241,6 +241,17 @@ class MeshWorld : public ::testing::Test {
   std::unique_ptr<MeshProxy> a, b;
   std::vector<state::AuthorizationRule> rulesB, rulesA;
   state::TenancyLimits shopLimitsB, webLimitsA;
+  // More endpoints for A's services, workloads for B and peers for A (the failover tests).
+  std::vector<state::Endpoint> extraApiEndpoints, extraLocalEndpoints;
+  std::vector<state::Workload> extraWorkloadsB;
+  std::vector<state::PeerNode> extraPeers;
+  // What B's tunnels presented (MeshProxyOptions::onTunnelEstablished).
+  std::mutex tunnelsMu;
+  std::vector<TunnelInfo> tunnelsB;
+  std::vector<TunnelInfo> inboundTunnelsB() {
+    std::lock_guard lock(tunnelsMu);
+    return tunnelsB;
+  }
 
   const identity::SpiffeId nodeA = sid("nodemesh-system", "nodemesh-agent");
   const identity::SpiffeId frontend = sid("web", "frontend");
@@ -258,6 +269,8 @@ class MeshWorld : public ::testing::Test {
 
   // Generous by default (tests share the machine with builds); the timeout test shortens it.
   std::chrono::milliseconds handshakeTimeout = 3s;
+  std::chrono::milliseconds idleTunnelTimeout = 60s;
+  std::optional<identity::SpiffeId> peerNodeIdentityA;  // A's expectation of B (default: the node identity)
   EngineFeatures want;  // ring features to try (tests switch them off to exercise the fallbacks)
 
   MeshProxyOptions options(unsigned workers) const {
@@ -265,6 +278,7 @@ class MeshWorld : public ::testing::Test {
     o.workers = workers;
     o.engine.buffer_count = 256;
     o.handshakeTimeout = handshakeTimeout;
+    o.idleTunnelTimeout = idleTunnelTimeout;
     o.engine.want = want;
     return o;
   }
@@ -283,6 +297,7 @@ class MeshWorld : public ::testing::Test {
     w.serviceAccount = "api";
     w.addresses = {ip("127.0.1.1")};
     s.workloads = {w};
+    s.workloads.insert(s.workloads.end(), extraWorkloadsB.begin(), extraWorkloadsB.end());
     s.authorization = rulesB;
     return s;
   }
@@ -293,6 +308,7 @@ class MeshWorld : public ::testing::Test {
     s.mesh.trustDomain = kTd;
     s.mesh.inboundPort = b ? b->inboundAddress()->port() : 15008;
     s.peers = {{"node-b", ip("127.0.0.2")}};
+    s.peers.insert(s.peers.end(), extraPeers.begin(), extraPeers.end());
     state::Namespace web;
     web.name = "web";
     web.limits = webLimitsA;
@@ -319,11 +335,13 @@ class MeshWorld : public ::testing::Test {
     remote.vips = {ip("10.96.0.10")};
     remote.ports = {{"", 80, state::Protocol::kTcp, api->port()}};
     remote.endpoints = {{ip("127.0.1.1"), std::nullopt, 1, true, "node-b"}};
+    remote.endpoints.insert(remote.endpoints.end(), extraApiEndpoints.begin(), extraApiEndpoints.end());
     state::Service near = remote;
     near.name = "local";
     near.vips = {ip("10.96.0.11")};
     near.ports = {{"", 80, state::Protocol::kTcp, local->port()}};
     near.endpoints = {{ip("127.0.1.2"), std::nullopt, 1, true, ""}};
+    near.endpoints.insert(near.endpoints.end(), extraLocalEndpoints.begin(), extraLocalEndpoints.end());
     s.services = {remote, near};
     s.authorization = rulesA;
     return s;
@@ -340,6 +358,10 @@ class MeshWorld : public ::testing::Test {
   void startB(unsigned workers = 2, std::optional<IdentityProvider> identity = std::nullopt) {
     MeshProxyOptions o = options(workers);
     o.inbound = addr("127.0.0.2", 0);
+    o.onTunnelEstablished = [this](const TunnelInfo& info) {
+      std::lock_guard lock(tunnelsMu);
+      tunnelsB.push_back(info);
+    };
     auto table = buildMeshTable(snapshotB(), resolver());
     ASSERT_TRUE(table) << table.error().message;
     auto p = MeshProxy::start(o, capture.lookup(), identity ? *identity : certs.provider(nodeA, verifier),
@@ -350,6 +372,7 @@ class MeshWorld : public ::testing::Test {
   void startA(unsigned workers = 1, std::vector<SocketAddress> outbound = {addr("127.0.0.1", 0)}) {
     MeshProxyOptions o = options(workers);
     o.outbound = std::move(outbound);
+    o.peerNodeIdentity = peerNodeIdentityA;
     auto table = buildMeshTable(snapshotA(), resolver());
     ASSERT_TRUE(table) << table.error().message;
     auto p = MeshProxy::start(o, capture.lookup(), certs.provider(nodeA, verifier), table.value());
@@ -748,9 +771,22 @@ TEST_F(MeshWorld, RotationKeepsExistingStreamsAndNewConnectionsUseTheNewCertific
   start();
   UniqueFd first = dial(kFrontendCg);
   ASSERT_TRUE(roundTrip(first.get(), "one"));
+  const std::string oldSerial = hbone::certificateSerial(certs.get(frontend)->cert.get());
   certs.issue(frontend);  // rotate: a new certificate for the same identity
+  const std::string newSerial = hbone::certificateSerial(certs.get(frontend)->cert.get());
+  ASSERT_FALSE(oldSerial.empty());
+  ASSERT_NE(oldSerial, newSerial);
   UniqueFd second = dial(kFrontendCg);
   ASSERT_TRUE(roundTrip(second.get(), "two"));
+  // What B saw on each tunnel: the first presented the old certificate, the new one the rotated one.
+  const std::vector<TunnelInfo> seen = inboundTunnelsB();
+  ASSERT_EQ(seen.size(), 2u);
+  for (const TunnelInfo& info : seen) {
+    EXPECT_TRUE(info.inbound);
+    EXPECT_EQ(info.peerId, frontend.str());
+  }
+  EXPECT_EQ(seen[0].peerCertificateSerial, oldSerial);
+  EXPECT_EQ(seen[1].peerCertificateSerial, newSerial);
   EXPECT_TRUE(roundTrip(first.get(), std::string(300000, 'x')));  // the old tunnel still carries its stream
   EXPECT_EQ(a->stats().mesh.tunnels_opened, 2u);
   EXPECT_EQ(b->stats().mesh.tunnels_accepted, 2u);
@@ -762,6 +798,242 @@ TEST_F(MeshWorld, RotationKeepsExistingStreamsAndNewConnectionsUseTheNewCertific
   UniqueFd third = dial(kFrontendCg);
   EXPECT_TRUE(roundTrip(third.get(), "three"));
   EXPECT_EQ(a->stats().mesh.tunnels_opened, 2u);  // the new one is pooled
+}
+
+// ---- the client checks the peer node's identity -------------------------------------------
+
+TEST_F(MeshWorld, PeerNodeWithAnotherIdentityIsRefusedByTheClient) {
+  const identity::SpiffeId impostor = sid("shop", "api");  // a valid workload identity, not a node's
+  certs.issue(impostor);
+  startB(2, certs.provider(impostor, verifier));
+  startA();
+  UniqueFd c = dial(kFrontendCg);
+  writeAll(c.get(), "x");
+  EXPECT_EQ(readToEof(c.get()), "");
+  EXPECT_TRUE(eventually([&] { return a->stats().mesh.peer_identity_mismatch == 1; })) << describe(a->stats());
+  EXPECT_TRUE(eventually([&] { return a->stats().outbound.get(hbone::TlsFailure::kBadCertificate) == 1; }));
+  EXPECT_TRUE(eventually([&] { return nsStats(a->namespaceStats(), "web")->handshake_failures == 1; }));
+  EXPECT_EQ(api->accepted(), 0u);
+  EXPECT_EQ(b->stats().inbound.handshakes, 0u);  // refused before the client's Finished
+  EXPECT_TRUE(inboundTunnelsB().empty());
+
+  // Told to expect exactly that identity, the client accepts it.
+  a->stop();
+  a.reset();
+  peerNodeIdentityA = impostor;
+  startA();
+  UniqueFd ok = dial(kFrontendCg);
+  EXPECT_TRUE(roundTrip(ok.get(), "expected"));
+  EXPECT_EQ(a->stats().mesh.peer_identity_mismatch, 0u);
+}
+
+// ---- idle pooled tunnels ------------------------------------------------------------------
+
+TEST_F(MeshWorld, IdlePooledTunnelIsClosedWithGoawayAndCounted) {
+  idleTunnelTimeout = 300ms;
+  start();
+  {
+    UniqueFd c = dial(kFrontendCg);
+    ASSERT_TRUE(roundTrip(c.get(), "one"));
+    std::this_thread::sleep_for(700ms);  // a silent but open stream keeps its tunnel
+    EXPECT_EQ(a->stats().mesh.tunnels_idle_closed, 0u);
+    EXPECT_TRUE(roundTrip(c.get(), "still there"));
+  }
+  auto t0 = Clock::now();
+  EXPECT_TRUE(eventually([&] { return a->stats().mesh.tunnels_idle_closed == 1 && a->stats().mesh.tunnels_closed == 1; }));
+  EXPECT_GE(Clock::now() - t0, 200ms);
+  EXPECT_TRUE(eventually([&] { return b->stats().mesh.tunnels_closed == 1; }));
+  EXPECT_EQ(b->stats().inbound.get(hbone::CloseReason::kPeerGoaway), 0u);  // GOAWAY(NO_ERROR): a clean end
+  EXPECT_EQ(a->stats().mesh.tunnel_resets, 0u);
+  UniqueFd again = dial(kFrontendCg);
+  EXPECT_TRUE(roundTrip(again.get(), "again"));
+  EXPECT_EQ(a->stats().mesh.tunnels_opened, 2u);
+}
+
+// ---- counters of an idle worker -----------------------------------------------------------
+
+TEST_F(MeshWorld, HboneCountersArePublishedBeforeTheWorkerGoesIdle) {
+  handshakeTimeout = 10s;  // a slow timer tick: publication must not depend on it
+  startB(1);
+  auto foreign = identity::CertificateAuthority::generateDevelopment(kTd).value();
+  for (std::uint64_t i = 1; i <= 3; ++i) {
+    RawHbone wrongCa(*b->inboundAddress(), verifier, foreign.issue(frontend).value());
+    // Returns once B's alert (or its close) arrived: B counted the failure in an earlier batch.
+    wrongCa.pumpUntil([] { return false; }, 3s);
+    ASSERT_FALSE(wrongCa.conn().tls().established());
+    EXPECT_EQ(b->stats().inbound.get(hbone::TlsFailure::kUnknownCa), i) << "run " << i << ": " << describe(b->stats());
+  }
+}
+
+// ---- failover: killed backends, dead peers ---------------------------------------------
+
+TEST_F(MeshWorld, KilledLocalBackendMakesNewConnectionsGoToTheOtherOne) {
+  auto doomed = std::make_unique<Backend>("127.0.1.3", echo);
+  extraLocalEndpoints = {{ip("127.0.1.3"), doomed->port(), 1, true, ""}};
+  start();
+  doomed.reset();  // killed: its port refuses from now on; no config change
+  for (int i = 0; i < 20; ++i) {
+    UniqueFd c = dial(kFrontendCg, "10.96.0.11");
+    EXPECT_TRUE(roundTrip(c.get(), "near " + std::to_string(i))) << i;
+  }
+  EXPECT_EQ(local->accepted(), 20u);
+  const MeshStats s = a->stats();
+  // One worker: the first failed attempt ejects the endpoint (5 s), later picks skip it.
+  EXPECT_EQ(s.mesh.endpoint_retries, 1u) << describe(s);
+  EXPECT_EQ(s.mesh.endpoints_ejected, 1u);
+  EXPECT_EQ(s.engine.upstream_connect_failures, 1u);
+}
+
+TEST_F(MeshWorld, KilledRemoteBackendIsAnswered503AndTheClientRetriesTheOtherOne) {
+  auto doomed = std::make_unique<Backend>("127.0.1.4", echo);
+  state::Workload api2;
+  api2.cgroup = "/b/api2";
+  api2.ns = "shop";
+  api2.serviceAccount = "api";
+  api2.addresses = {ip("127.0.1.4")};
+  extraWorkloadsB = {api2};
+  extraApiEndpoints = {{ip("127.0.1.4"), doomed->port(), 1, true, "node-b"}};
+  start();
+  doomed.reset();
+  for (int i = 0; i < 20; ++i) {
+    UniqueFd c = dial(kFrontendCg);
+    EXPECT_TRUE(roundTrip(c.get(), "far " + std::to_string(i))) << i;
+  }
+  EXPECT_EQ(api->accepted(), 20u);
+  const MeshStats sa = a->stats();
+  EXPECT_EQ(sa.mesh.tunnel_rejected, 1u) << describe(sa);  // the 503
+  EXPECT_EQ(sa.mesh.endpoint_retries, 1u);
+  EXPECT_EQ(sa.mesh.endpoints_ejected, 1u);
+  EXPECT_EQ(sa.mesh.tunnel_resets, 0u);
+  EXPECT_EQ(sa.mesh.tunnels_opened, 1u);  // the retry rode the same pooled tunnel
+  EXPECT_EQ(b->stats().mesh.backend_unavailable, 1u);
+  EXPECT_TRUE(eventually([&] { return b->stats().inbound.get(hbone::StreamReject::kUnavailable) == 1; }));
+  EXPECT_EQ(b->stats().mesh.tunnel_resets, 0u);
+  EXPECT_TRUE(eventually([&] { return nsStats(b->namespaceStats(), "shop")->connections_active == 0; }));
+}
+
+TEST_F(MeshWorld, UnreachablePeerNodeMakesNewConnectionsGoToAnotherNode) {
+  extraPeers = {{"node-c", ip("127.0.0.3")}};  // nothing listens there
+  extraApiEndpoints = {{ip("127.0.1.5"), std::nullopt, 1, true, "node-c"}};
+  start();
+  for (int i = 0; i < 20; ++i) {
+    UniqueFd c = dial(kFrontendCg);
+    EXPECT_TRUE(roundTrip(c.get(), "elsewhere " + std::to_string(i))) << i;
+  }
+  EXPECT_EQ(api->accepted(), 20u);
+  const MeshStats s = a->stats();
+  EXPECT_EQ(s.mesh.tunnel_connect_failures, 1u) << describe(s);
+  EXPECT_EQ(s.mesh.endpoint_retries, 1u);
+  EXPECT_EQ(s.mesh.endpoints_ejected, 1u);
+  EXPECT_EQ(s.mesh.tunnel_resets, 0u);
+}
+
+TEST_F(MeshWorld, ConnectToADeadDestinationIsAnswered503AndTheTunnelKeepsServing) {
+  startB();
+  // An address of B's workload with a port nobody listens on (bound, so nobody else takes it).
+  UniqueFd probe(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  SocketAddress at = addr("127.0.1.1", 0);
+  ASSERT_EQ(::bind(probe.get(), at.get(), at.len), 0);
+  sockaddr_in bound{};
+  socklen_t len = sizeof bound;
+  ::getsockname(probe.get(), reinterpret_cast<sockaddr*>(&bound), &len);
+  const std::string dead = "127.0.1.1:" + std::to_string(ntohs(bound.sin_port));
+
+  RawHbone raw(*b->inboundAddress(), verifier, certs.get(frontend));
+  ASSERT_TRUE(raw.pumpUntil([&] { return raw.conn().tls().established(); }));
+  auto refused = raw.conn().h2().connect(hbone::parseTunnelAuthority(dead).value());
+  ASSERT_TRUE(refused);
+  int status = 0;
+  ASSERT_TRUE(raw.pumpUntil([&] {
+    for (const auto& e : raw.conn().h2().takeEvents())
+      if (e.stream == *refused && e.kind == hbone::StreamEvent::Kind::kRejected) status = e.status;
+    return status != 0;
+  }));
+  EXPECT_EQ(status, 503);
+  EXPECT_EQ(b->stats().mesh.backend_unavailable, 1u);
+  EXPECT_TRUE(eventually([&] { return b->stats().inbound.get(hbone::StreamReject::kUnavailable) == 1; }));
+  EXPECT_EQ(b->stats().mesh.tunnel_resets, 0u);
+
+  // The same connection carries the next tunnel.
+  auto good = raw.conn().h2().connect(
+      hbone::parseTunnelAuthority("127.0.1.1:" + std::to_string(api->port())).value());
+  ASSERT_TRUE(good);
+  bool opened = false;
+  ASSERT_TRUE(raw.pumpUntil([&] {
+    for (const auto& e : raw.conn().h2().takeEvents())
+      if (e.stream == *good && e.kind == hbone::StreamEvent::Kind::kOpened) opened = true;
+    return opened;
+  }));
+  ASSERT_EQ(raw.conn().h2().write(*good, "ping"), 4u);
+  std::string echoed;
+  ASSERT_TRUE(raw.pumpUntil([&] {
+    raw.conn().h2().read(*good, echoed);
+    return echoed == "ping";
+  }));
+  EXPECT_TRUE(eventually([&] { return nsStats(b->namespaceStats(), "shop")->connections_total == 2; }));
+}
+
+// The deferred answer of HboneServer at the HTTP/2 level (plaintext, in memory).
+TEST(MeshHboneDeferredAnswer, AcceptOpensDeclineAnswers503AndAResetRequestCannotBeAnswered) {
+  hbone::HboneCounters sc, cc;
+  auto server = hbone::HboneServer::create(
+                    std::nullopt, [](const std::optional<identity::SpiffeId>&, const hbone::TunnelAddress&) { return true; },
+                    {}, &sc, hbone::AnswerMode::kDeferred)
+                    .value();
+  auto client = hbone::HboneClient::create({}, &cc).value();
+  auto pump = [&] {
+    for (int i = 0; i < 8; ++i) {
+      std::string up, down;
+      client->output(up);
+      if (!up.empty()) {
+        ASSERT_TRUE(server->receive(up));
+      }
+      server->output(down);
+      if (!down.empty()) {
+        ASSERT_TRUE(client->receive(down));
+      }
+    }
+  };
+  const auto to = [](const char* a) { return hbone::parseTunnelAuthority(a).value(); };
+  const std::int32_t s1 = client->connect(to("10.0.0.1:80")).value();
+  const std::int32_t s2 = client->connect(to("10.0.0.1:81")).value();
+  const std::int32_t s3 = client->connect(to("10.0.0.1:82")).value();
+  pump();
+  std::map<std::int32_t, hbone::TunnelAddress> requested;
+  for (const auto& e : server->takeEvents())
+    if (e.kind == hbone::StreamEvent::Kind::kRequested) requested[e.stream] = e.destination;
+  ASSERT_EQ(requested.size(), 3u);
+  EXPECT_EQ(requested[s2], to("10.0.0.1:81"));
+  EXPECT_TRUE(client->takeEvents().empty());  // nothing answered yet
+  EXPECT_EQ(server->writable(s1), 0u);        // and nothing can be written before the 200
+
+  client->reset(s3);  // the client gives up on one before the answer
+  pump();
+  bool closed3 = false;
+  for (const auto& e : server->takeEvents()) closed3 |= e.stream == s3 && e.kind == hbone::StreamEvent::Kind::kClosed;
+  EXPECT_TRUE(closed3);
+  EXPECT_FALSE(server->accept(s3));
+
+  EXPECT_TRUE(server->accept(s1));
+  EXPECT_FALSE(server->accept(s1));  // answered already
+  EXPECT_TRUE(server->decline(s2));
+  EXPECT_FALSE(server->decline(s2));
+  pump();
+  int status1 = 0, status2 = 0;
+  for (const auto& e : client->takeEvents()) {
+    if (e.stream == s1 && e.kind == hbone::StreamEvent::Kind::kOpened) status1 = e.status;
+    if (e.stream == s2 && e.kind == hbone::StreamEvent::Kind::kRejected) status2 = e.status;
+  }
+  EXPECT_EQ(status1, 200);
+  EXPECT_EQ(status2, 503);
+  EXPECT_EQ(sc.get(hbone::StreamReject::kUnavailable), 1u);
+  EXPECT_EQ(sc.streamsOpened, 1u);
+  EXPECT_EQ(client->write(s1, "ping"), 4u);
+  pump();
+  std::string got;
+  server->read(s1, got);
+  EXPECT_EQ(got, "ping");
+  EXPECT_EQ(server->streamCount(), 1u);  // the declined and the reset request are gone
 }
 
 // ---- tenancy ------------------------------------------------------------------------------

@@ -120,6 +120,25 @@ TEST(MeshTable, PickFollowsWeights) {
   EXPECT_FALSE(MeshTable::pick(*svc, 0xffffffffu)->local);
 }
 
+TEST(MeshTable, PickIfChoosesByWeightAmongTheEligibleOnly) {
+  auto t = buildMeshTable(snapshot(), resolver({}));
+  ASSERT_TRUE(t);
+  const MeshService* svc = (*t)->serviceByFrontend(ip("10.96.0.10"), 80);
+  ASSERT_NE(svc, nullptr);
+  ASSERT_EQ(svc->endpoints.size(), 2u);
+  auto onlyLocal = [](const MeshEndpoint& ep) { return ep.local; };
+  auto onlyRemote = [](const MeshEndpoint& ep) { return !ep.local; };
+  for (std::uint32_t r : {0u, 12345u, 0x80000000u, 0xffffffffu}) {
+    EXPECT_TRUE(MeshTable::pickIf(*svc, r, onlyLocal)->local);
+    EXPECT_FALSE(MeshTable::pickIf(*svc, r, onlyRemote)->local);
+  }
+  EXPECT_EQ(MeshTable::pickIf(*svc, 7, [](const MeshEndpoint&) { return false; }), nullptr);
+  int remote = 0;
+  for (std::uint32_t i = 0; i < 4000; ++i)
+    remote += MeshTable::pickIf(*svc, i * 1073741u, [](const MeshEndpoint&) { return true; })->local ? 0 : 1;
+  EXPECT_NEAR(remote, 3000, 100);  // all eligible: the same weights as pick()
+}
+
 TEST(MeshTable, CompilesAuthorization) {
   auto t = buildMeshTable(snapshot(), resolver({}));
   ASSERT_TRUE(t);

@@ -66,6 +66,8 @@ const char* toString(StreamReject r) {
       return "denied";
     case StreamReject::kMalformed:
       return "malformed";
+    case StreamReject::kUnavailable:
+      return "unavailable";
     case StreamReject::kCount:
       break;
   }

@@ -45,6 +45,7 @@ enum class StreamReject : std::uint8_t {
   kBadAuthority,      // :authority not a literal IP:port -> 400
   kDenied,            // authorization said no -> 403
   kMalformed,         // nghttp2's HTTP messaging checks failed -> RST_STREAM PROTOCOL_ERROR
+  kUnavailable,       // deferred answer: the owner could not reach the destination -> 503 (or another 5xx)
   kCount,
 };
 
@@ -68,6 +69,7 @@ struct HboneCounters {
   std::uint64_t get(TlsFailure f) const { return tlsFailures[static_cast<std::size_t>(f)]; }
   std::uint64_t get(CloseReason r) const { return closes[static_cast<std::size_t>(r)]; }
   std::uint64_t get(StreamReject r) const { return rejects[static_cast<std::size_t>(r)]; }
+  friend bool operator==(const HboneCounters&, const HboneCounters&) = default;
 };
 
 }  // namespace nodemesh::proxy::hbone

@@ -40,6 +40,8 @@ struct H2Limits {
 struct StreamEvent {
   enum class Kind : std::uint8_t {
     kOpened,    // server: an authorized tunnel to `destination` (200 sent); client: 200 received
+    kRequested, // server in deferred mode: an authorized tunnel request to `destination`, not answered yet:
+                // HboneServer::accept() (200) or decline() (5xx). Until then nothing can be written to it.
     kRejected,  // client: the server answered `status` (not 200); the stream is reset
     kReadable,  // data arrived (edge: the receive buffer was empty before)
     kWritable,  // the send buffer has room again after a short write()
@@ -107,6 +109,7 @@ class H2Session {
     bool peerEnd = false;
     bool closed = false;  // nghttp2 closed it; kept while `in` has unread bytes
     bool rejectAfterResponse = false;
+    bool awaitingAnswer = false;  // server, deferred mode: kRequested emitted, no response yet
     std::size_t headerBytes = 0;
     // request / response header fields of interest
     std::string method, authority, path, scheme, protocol;

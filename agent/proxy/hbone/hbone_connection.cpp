@@ -10,7 +10,7 @@ std::span<const std::uint8_t> bytesOf(const std::string& s) {
 
 Result<std::unique_ptr<HboneServerConnection>> HboneServerConnection::create(std::shared_ptr<const TlsContext> ctx,
                                                                              Authorizer authorize, H2Limits limits,
-                                                                             HboneCounters* counters) {
+                                                                             HboneCounters* counters, AnswerMode mode) {
   if (!authorize) return Error{"HBONE server connection needs an authorization callback"};
   auto tls = TlsSession::server(std::move(ctx), counters);
   if (!tls) return tls.error();
@@ -19,6 +19,7 @@ Result<std::unique_ptr<HboneServerConnection>> HboneServerConnection::create(std
   c->authorize_ = std::move(authorize);
   c->limits_ = limits;
   c->counters_ = counters;
+  c->mode_ = mode;
   return c;
 }
 
@@ -30,7 +31,7 @@ Status HboneServerConnection::receive(std::span<const std::uint8_t> ciphertext) 
     return st;
   }
   if (!h2_ && tls_->established()) {
-    auto h2 = HboneServer::create(tls_->peerId(), authorize_, limits_, counters_);
+    auto h2 = HboneServer::create(tls_->peerId(), authorize_, limits_, counters_, mode_);
     if (!h2) {
       failed_ = true;
       return h2.error();
@@ -65,8 +66,8 @@ bool HboneServerConnection::finished() const {
 
 Result<std::unique_ptr<HboneClientConnection>> HboneClientConnection::create(
     std::shared_ptr<const TlsContext> ctx, const identity::IssuedCertificate* clientCert, H2Limits limits,
-    HboneCounters* counters) {
-  auto tls = TlsSession::client(std::move(ctx), clientCert, counters);
+    HboneCounters* counters, std::optional<identity::SpiffeId> expectedPeer) {
+  auto tls = TlsSession::client(std::move(ctx), clientCert, counters, std::move(expectedPeer));
   if (!tls) return tls.error();
   auto h2 = HboneClient::create(limits, counters);
   if (!h2) return h2.error();

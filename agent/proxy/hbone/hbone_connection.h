@@ -4,6 +4,7 @@
 #pragma once
 
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 
@@ -21,7 +22,8 @@ class HboneServerConnection {
  public:
   static Result<std::unique_ptr<HboneServerConnection>> create(std::shared_ptr<const TlsContext> ctx,
                                                                Authorizer authorize, H2Limits limits = {},
-                                                               HboneCounters* counters = nullptr);
+                                                               HboneCounters* counters = nullptr,
+                                                               AnswerMode mode = AnswerMode::kImmediate);
   // An error: the connection is dead (reason counted); send output() (an
   // alert or GOAWAY) if you like, then close the socket.
   Status receive(std::span<const std::uint8_t> ciphertext);
@@ -43,15 +45,20 @@ class HboneServerConnection {
   Authorizer authorize_;
   H2Limits limits_;
   HboneCounters* counters_ = nullptr;
+  AnswerMode mode_ = AnswerMode::kImmediate;
   bool failed_ = false;
 };
 
-// One outbound connection to a peer node, presenting the client workload's certificate.
+// One outbound connection to a peer node, presenting the client workload's
+// certificate. `expectedPeer`: the server must present exactly this SPIFFE ID
+// (the mesh: the peer node's identity); another verified identity fails the
+// handshake as bad_certificate and tls().peerMismatch() says so.
 class HboneClientConnection {
  public:
   static Result<std::unique_ptr<HboneClientConnection>> create(std::shared_ptr<const TlsContext> ctx,
                                                                const identity::IssuedCertificate* clientCert,
-                                                               H2Limits limits = {}, HboneCounters* counters = nullptr);
+                                                               H2Limits limits = {}, HboneCounters* counters = nullptr,
+                                                               std::optional<identity::SpiffeId> expectedPeer = {});
   Status receive(std::span<const std::uint8_t> ciphertext);
   Status receive(std::string_view c) {
     return receive(std::span(reinterpret_cast<const std::uint8_t*>(c.data()), c.size()));

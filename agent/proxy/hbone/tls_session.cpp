@@ -1,5 +1,6 @@
 #include "proxy/hbone/tls_session.h"
 
+#include <openssl/bn.h>
 #include <openssl/err.h>
 
 #include <cstring>
@@ -82,6 +83,68 @@ TlsFailure classify(const SSL* ssl, unsigned long err) {
 
 }  // namespace
 
+// The client's certificate check: the PeerVerifier's (chain, SPIFFE ID, trust
+// domain, same failure codes as PeerVerifier::attachTo installs), then the
+// session's expected server identity. Failing here (not after the handshake)
+// means OpenSSL sends the alert and no Finished goes out.
+struct TlsVerify {
+  static int sessionIndex() {
+    static const int index = SSL_get_ex_new_index(0, nullptr, nullptr, nullptr, nullptr);
+    return index;
+  }
+
+  static int codeOf(identity::VerifyFailure why) {
+    switch (why) {
+      case identity::VerifyFailure::kExpired:
+        return X509_V_ERR_CERT_HAS_EXPIRED;
+      case identity::VerifyFailure::kNotYetValid:
+        return X509_V_ERR_CERT_NOT_YET_VALID;
+      case identity::VerifyFailure::kUnknownCa:
+        return X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY;
+      case identity::VerifyFailure::kBadSignature:
+        return X509_V_ERR_CERT_SIGNATURE_FAILURE;
+      case identity::VerifyFailure::kChainInvalid:
+        return X509_V_ERR_CERT_REJECTED;
+      default:
+        return X509_V_ERR_APPLICATION_VERIFICATION;
+    }
+  }
+
+  static int client(X509_STORE_CTX* store, void* arg) {
+    const auto* verifier = static_cast<const identity::PeerVerifier*>(arg);
+    identity::VerifyFailure why = identity::VerifyFailure::kNone;
+    auto id = verifier->verify(X509_STORE_CTX_get0_cert(store), X509_STORE_CTX_get0_untrusted(store), &why);
+    if (!id) {
+      X509_STORE_CTX_set_error(store, codeOf(why));
+      return 0;
+    }
+    auto* ssl = static_cast<SSL*>(X509_STORE_CTX_get_ex_data(store, SSL_get_ex_data_X509_STORE_CTX_idx()));
+    auto* session = ssl != nullptr ? static_cast<TlsSession*>(SSL_get_ex_data(ssl, sessionIndex())) : nullptr;
+    if (session != nullptr && session->expected_ && !(*id == *session->expected_)) {
+      session->mismatch_ = true;
+      session->presented_ = id->str();
+      X509_STORE_CTX_set_error(store, X509_V_ERR_APPLICATION_VERIFICATION);
+      return 0;
+    }
+    X509_STORE_CTX_set_error(store, X509_V_OK);
+    return 1;
+  }
+};
+
+std::string certificateSerial(X509* cert) {
+  if (cert == nullptr) return {};
+  BIGNUM* bn = ASN1_INTEGER_to_BN(X509_get0_serialNumber(cert), nullptr);
+  if (bn == nullptr) return {};
+  char* hex = BN_bn2hex(bn);
+  BN_free(bn);
+  if (hex == nullptr) return {};
+  std::string out(hex);
+  OPENSSL_free(hex);
+  return out;
+}
+
+std::string TlsSession::peerCertificateSerial() const { return certificateSerial(SSL_get0_peer_certificate(ssl_.get())); }
+
 Result<std::shared_ptr<const TlsContext>> TlsContext::server(std::shared_ptr<const identity::IssuedCertificate> cert,
                                                              std::shared_ptr<const identity::PeerVerifier> verifier) {
   if (!cert || !verifier) return Error{"HBONE server TLS context needs a certificate and a peer verifier"};
@@ -99,6 +162,8 @@ Result<std::shared_ptr<const TlsContext>> TlsContext::client(std::shared_ptr<con
   auto ctx = baseContext(false);
   if (!ctx) return ctx.error();
   verifier->attachTo(ctx->get());
+  // The same checks plus the per-session expected server identity.
+  SSL_CTX_set_cert_verify_callback(ctx->get(), &TlsVerify::client, const_cast<identity::PeerVerifier*>(verifier.get()));
   if (SSL_CTX_set_alpn_protos(ctx->get(), kAlpnH2, sizeof kAlpnH2) != 0) {
     return Error{"setting ALPN: " + opensslErrors()};
   }
@@ -129,11 +194,16 @@ Status TlsSession::attachMemoryBios() {
 
 Result<std::unique_ptr<TlsSession>> TlsSession::client(std::shared_ptr<const TlsContext> ctx,
                                                        const identity::IssuedCertificate* clientCert,
-                                                       HboneCounters* counters) {
+                                                       HboneCounters* counters,
+                                                       std::optional<identity::SpiffeId> expectedPeer) {
   if (!ctx || ctx->role() != TlsRole::kClient) return Error{"TlsSession::client needs a client TlsContext"};
   std::unique_ptr<TlsSession> s(new TlsSession(ctx, TlsRole::kClient, counters));
   s->ssl_.reset(SSL_new(ctx->get()));
   if (!s->ssl_) return Error{"SSL_new: " + opensslErrors()};
+  s->expected_ = std::move(expectedPeer);
+  if (SSL_set_ex_data(s->ssl_.get(), TlsVerify::sessionIndex(), s.get()) != 1) {
+    return Error{"SSL_set_ex_data: " + opensslErrors()};
+  }
   if (clientCert != nullptr) {
     if (auto st = identity::useCertificate(s->ssl_.get(), *clientCert); !st) {
       return st.error().wrap("HBONE client certificate");
@@ -178,6 +248,7 @@ Status TlsSession::failFromSsl(int ret, const char* what) {
       SSL_get_verify_result(ssl_.get()) != X509_V_OK) {
     detail += std::string(X509_verify_cert_error_string(SSL_get_verify_result(ssl_.get()))) + "; ";
   }
+  if (mismatch_) detail += "server is " + presented_ + ", expected " + expected_->str() + "; ";
   detail += e == SSL_ERROR_SYSCALL ? std::string("unexpected end of TLS stream") : opensslErrors();
   ERR_clear_error();
   return fail(why, std::move(detail));

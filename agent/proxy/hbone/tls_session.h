@@ -57,9 +57,14 @@ class TlsSession {
   };
 
   // `clientCert` is presented to the server (nullptr: none, which a nodemesh server refuses).
+  // `expectedPeer`: besides the verifier's checks the server's SPIFFE ID must
+  // be exactly this one; another fails the handshake during certificate
+  // verification (bad_certificate, the alert goes to the server) and
+  // peerMismatch() is true.
   static Result<std::unique_ptr<TlsSession>> client(std::shared_ptr<const TlsContext> ctx,
                                                     const identity::IssuedCertificate* clientCert,
-                                                    HboneCounters* counters = nullptr);
+                                                    HboneCounters* counters = nullptr,
+                                                    std::optional<identity::SpiffeId> expectedPeer = {});
   static Result<std::unique_ptr<TlsSession>> server(std::shared_ptr<const TlsContext> ctx,
                                                     HboneCounters* counters = nullptr);
   ~TlsSession();
@@ -89,6 +94,12 @@ class TlsSession {
   // The verified peer identity, once established.
   const std::optional<identity::SpiffeId>& peerId() const { return peer_; }
   std::string_view alpn() const;
+  // The client refused a verified server identity that is not `expectedPeer`.
+  bool peerMismatch() const { return mismatch_; }
+  const std::optional<identity::SpiffeId>& expectedPeer() const { return expected_; }
+  // The serial number of the certificate the peer presented (upper-case hex;
+  // empty before the certificate arrived). For logs and tests.
+  std::string peerCertificateSerial() const;
   TlsRole role() const { return role_; }
   SSL* ssl() const { return ssl_.get(); }
 
@@ -111,6 +122,14 @@ class TlsSession {
   std::string detail_;
   std::optional<identity::SpiffeId> peer_;
   std::string pendingPlain_;  // written before the handshake completed
+  std::optional<identity::SpiffeId> expected_;
+  std::string presented_;  // the verified identity that was not expected_
+  bool mismatch_ = false;
+
+  friend struct TlsVerify;
 };
+
+// The upper-case hex serial number of `cert` ("" when null).
+std::string certificateSerial(X509* cert);
 
 }  // namespace nodemesh::proxy::hbone

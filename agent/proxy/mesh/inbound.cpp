@@ -7,15 +7,13 @@
 #include <netinet/tcp.h>
 #include <sys/socket.h>
 
+#include <cstring>
+
 #include <spdlog/spdlog.h>
 
 #include "proxy/mesh/mesh_worker.h"
 
 namespace nodemesh::proxy::mesh {
-
-namespace {
-constexpr std::uint32_t kRefusedStream = 0x7;  // HTTP/2 REFUSED_STREAM
-}  // namespace
 
 // The server context presents the node certificate current at accept time;
 // a rotated certificate makes a new context (the old one lives on in the
@@ -44,7 +42,7 @@ void MeshWorker::onInboundAccept(UniqueFd fd) {
   auto conn = hbone::HboneServerConnection::create(
       ctx.value(), [this](const std::optional<identity::SpiffeId>& peer,
                           const hbone::TunnelAddress& dst) { return authorizeInbound(peer, dst); },
-      options_.h2, &hboneIn_);
+      options_.h2, &hboneIn_, hbone::AnswerMode::kDeferred);
   if (!conn) {
     spdlog::warn("mesh worker {}: HBONE server connection: {}", index_, conn.error().message);
     WorkerCounters::add(counters_.connection_errors);
@@ -65,7 +63,7 @@ void MeshWorker::onInboundAccept(UniqueFd fd) {
   armTunnelRecv(t);
 }
 
-// Runs inside HboneServerConnection::receive(), before the 200 goes out.
+// Runs inside HboneServerConnection::receive(), before the request becomes kRequested.
 bool MeshWorker::authorizeInbound(const std::optional<identity::SpiffeId>& peer, const hbone::TunnelAddress& dst) {
   const MeshWorkload* w = table_ ? table_->workloadByAddress(dst.ip) : nullptr;
   if (w == nullptr) {
@@ -95,25 +93,27 @@ bool MeshWorker::authorizeInbound(const std::optional<identity::SpiffeId>& peer,
   return true;
 }
 
+// A kRequested stream (authorized, not answered yet): reserve the namespace
+// slot, connect to the destination; the answer waits for the connect
+// (answerInbound), so a dead backend is a 503 the client can retry
+// elsewhere, not a 200 followed by a reset.
 void MeshWorker::onInboundStream(Tunnel& t, std::int32_t stream, const hbone::TunnelAddress& dst) {
-  hbone::H2Session* s = h2(t);
+  hbone::HboneServer* s = t.serverConn->h2();
   const MeshWorkload* w = table_ ? table_->workloadByAddress(dst.ip) : nullptr;
   auto to = SocketAddress::parse(dst.ip.toString(), dst.port);
   if (w == nullptr || !to) {  // the table changed since the authorization
     bump(mesh_.not_local);
-    s->reset(stream, kRefusedStream);
+    s->decline(stream, 403, hbone::StreamReject::kDenied);
     return markDirty(t);
   }
   const std::uint32_t ns = nsIndex(w->ns);
-  if (!ns_[ns].cell->tryOpen(nsLimits(ns).maxConnections)) {
+  if (!ns_[ns].cell->tryOpen(nsLimits(ns).maxConnections)) {  // another worker took the last slot
     bump(mesh_.tenancy_rejects);
     bump(nsCounters(ns).tenancy_rejects);
-    s->reset(stream, kRefusedStream);
+    s->decline(stream, 403, hbone::StreamReject::kDenied);
     return markDirty(t);
   }
   bump(nsCounters(ns).connections_total);
-  bump(mesh_.tunnel_streams);
-  ++t.streamCount;
   Relay& r = newRelay(ns);
   r.holdsConnection = true;
   r.streamSide = 0;
@@ -122,6 +122,29 @@ void MeshWorker::onInboundStream(Tunnel& t, std::int32_t stream, const hbone::Tu
   r.stream = stream;
   t.streams.emplace(stream, r.slot);
   relayConnect(r, 1, to.value());
+}
+
+void MeshWorker::answerInbound(Relay& r, bool connected, int connectError) {
+  Tunnel* t = tunnelOf(r);
+  hbone::HboneServer* s = t != nullptr && t->server && t->serverConn ? t->serverConn->h2() : nullptr;
+  if (s == nullptr) return closeRelay(r, false);
+  if (!connected) {
+    bump(mesh_.backend_unavailable);
+    spdlog::debug("mesh worker {}: tunnel from {} to {}: {}; answered 503", index_, t->peer,
+                  r.connectAddr.toString(), std::strerror(-connectError));
+    s->decline(r.stream, 503, hbone::StreamReject::kUnavailable);
+    r.streamGone = true;  // answered and ended: nothing to reset
+    markDirty(*t);
+    return closeRelay(r, false);
+  }
+  if (!s->accept(r.stream)) {  // the peer gave up meanwhile (kClosed follows or came already)
+    r.streamGone = true;
+    return closeRelay(r, false);
+  }
+  bump(mesh_.tunnel_streams);
+  ++t->streamCount;
+  markDirty(*t);
+  relayReady(r);
 }
 
 }  // namespace nodemesh::proxy::mesh

@@ -21,6 +21,8 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -57,6 +59,20 @@ struct IdentityProvider {
   std::shared_ptr<const identity::PeerVerifier> verifier;
 };
 
+// The identity every node's HBONE listener presents (the daemon's
+// kNodeNamespace / kNodeServiceAccount): the client side of a tunnel accepts
+// spiffe://<trust domain>/ns/<kPeerNodeNamespace>/sa/<kPeerNodeServiceAccount> only.
+inline constexpr std::string_view kPeerNodeNamespace = "nodemesh-system";
+inline constexpr std::string_view kPeerNodeServiceAccount = "nodemesh-agent";
+
+// What MeshProxyOptions::onTunnelEstablished reports.
+struct TunnelInfo {
+  bool inbound = false;           // accepted on the HBONE listener (else opened to a peer node)
+  SocketAddress peerAddress;
+  std::string peerId;             // the verified SPIFFE ID of the other end
+  std::string peerCertificateSerial;  // upper-case hex, the certificate the other end presented
+};
+
 struct MeshProxyOptions {
   // Capture listeners (port 0: the kernel picks per address; see outboundAddresses()).
   std::vector<SocketAddress> outbound;
@@ -69,6 +85,28 @@ struct MeshProxyOptions {
   // An HBONE connection (either role) that has not completed its TLS handshake
   // by then is closed and counted (handshake_timeouts).
   std::chrono::milliseconds handshakeTimeout{10000};
+  // What a peer node must present on its HBONE listener; nullopt: the node
+  // identity in the verifier's trust domain (kPeerNodeNamespace /
+  // kPeerNodeServiceAccount). Anything else fails the client handshake
+  // (outbound bad_certificate, mesh peer_identity_mismatch).
+  std::optional<identity::SpiffeId> peerNodeIdentity;
+  // A pooled client tunnel without streams for this long is closed with
+  // GOAWAY (tunnels_idle_closed); 0: never.
+  std::chrono::milliseconds idleTunnelTimeout{60000};
+  // Outbound attempts per client connection: the first endpoint, then others
+  // of the service (never one tried already) when the attempt fails before
+  // the upstream answered: local connect refused/unreachable, the peer
+  // answered 5xx, the tunnel failed. 1..8.
+  unsigned connectAttempts = 3;
+  // Passive outlier ejection, per worker: an endpoint whose attempt failed is
+  // not picked for ejectionTime, doubled on each further failure up to
+  // maxEjectionTime, reset by a success; when every endpoint is ejected they
+  // are tried anyway.
+  std::chrono::milliseconds ejectionTime{5000};
+  std::chrono::milliseconds maxEjectionTime{60000};
+  // Called on a worker thread whenever a tunnel's TLS handshake completes
+  // (both roles); must be cheap and thread-safe. For logs and tests.
+  std::function<void(const TunnelInfo&)> onTunnelEstablished;
 };
 
 class MeshWorker;
@@ -95,9 +133,10 @@ class MeshProxy {
   const std::optional<SocketAddress>& inboundAddress() const { return inbound_; }
   std::size_t workers() const;
 
-  // Live while running; the last values after stop(). Counters published by
-  // the workers at most ~50 ms stale (the HBONE codec counters are plain
-  // integers on the worker thread, copied out periodically).
+  // Live while running; the last values after stop(). The HBONE codec
+  // counters are plain integers on the worker thread, copied out at the end
+  // of every completion batch in which they changed (so a worker that goes
+  // idle has published everything it counted).
   MeshStats stats() const;
   std::vector<NamespaceStats> namespaceStats() const;
   EngineFeatures features() const;

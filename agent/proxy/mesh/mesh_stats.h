@@ -33,7 +33,12 @@ namespace nodemesh::proxy::mesh {
   X(tunnel_rejected, "CONNECTs a peer node refused (403 and friends)")                             \
   X(tunnel_resets, "tunnelled connections aborted (RST_STREAM, dying tunnel)")                     \
   X(tunnel_bytes_in, "tunnel payload received from peer nodes")                                    \
-  X(tunnel_bytes_out, "tunnel payload sent to peer nodes")
+  X(tunnel_bytes_out, "tunnel payload sent to peer nodes")                                         \
+  X(endpoint_retries, "outbound connections retried on another endpoint after a failed attempt")   \
+  X(endpoints_ejected, "endpoints a worker skipped for a while after a failed attempt (outliers)")  \
+  X(backend_unavailable, "tunnel requests answered 503: the local destination refused the connect") \
+  X(peer_identity_mismatch, "HBONE connections refused: the peer presented no node identity")      \
+  X(tunnels_idle_closed, "pooled HBONE connections closed (GOAWAY) after idleTunnelTimeout unused")
 
 // X(name, help); connections_active and buffered_bytes are gauges.
 #define NM_NAMESPACE_COUNTERS(X)                                                         \

@@ -64,6 +64,7 @@ Result<MeshTablePtr> buildMeshTable(const state::Snapshot& snapshot, const Cgrou
   table->version_ = snapshot.version;
   table->trustDomain_ = snapshot.mesh.trustDomain;
   table->nodeName_ = snapshot.nodeName;
+  table->nodeAddress_ = snapshot.nodeAddress;
   table->authorization_ = std::move(authorization).value();
   for (const state::Namespace& ns : snapshot.namespaces) table->limits_.emplace(ns.name, ns.limits);
 

@@ -66,6 +66,23 @@ class MeshTable {
   const MeshService* serviceByFrontend(const SocketAddress& originalDestination) const;
   // `random` in [0, 2^32): weighted choice among the ready endpoints; nullptr when none.
   static const MeshEndpoint* pick(const MeshService& service, std::uint32_t random);
+  // The same among the endpoints `eligible(ep)` accepts; nullptr when none.
+  template <typename Pred>
+  static const MeshEndpoint* pickIf(const MeshService& service, std::uint32_t random, Pred&& eligible) {
+    std::uint64_t total = 0;
+    for (const MeshEndpoint& ep : service.endpoints)
+      if (eligible(ep)) total += ep.weight;
+    if (total == 0) return nullptr;
+    std::uint64_t point = (std::uint64_t(random) * total) >> 32;  // uniform in [0, total)
+    const MeshEndpoint* last = nullptr;
+    for (const MeshEndpoint& ep : service.endpoints) {
+      if (!eligible(ep)) continue;
+      if (point < ep.weight) return &ep;
+      point -= ep.weight;
+      last = &ep;
+    }
+    return last;
+  }
 
   const policy::Authorization& authorization() const { return authorization_; }
   // Limits of `ns` (all zero, i.e. unlimited, when the config does not name it).
@@ -74,6 +91,10 @@ class MeshTable {
   std::uint64_t version() const { return version_; }
   const std::string& trustDomain() const { return trustDomain_; }
   const std::string& nodeName() const { return nodeName_; }
+  // The node address, if configured: the source of connections the proxy
+  // opens to local workloads, so STRICT inbound (which trusts only the
+  // node's addresses) lets the proxy in whichever interface the route uses.
+  const std::optional<state::IpAddress>& nodeAddress() const { return nodeAddress_; }
   const std::vector<MeshWorkload>& workloads() const { return workloads_; }
   std::size_t services() const { return services_.size(); }
   // What the builder skipped, in the operator's words (for logs and status).
@@ -85,6 +106,7 @@ class MeshTable {
   std::uint64_t version_ = 0;
   std::string trustDomain_;
   std::string nodeName_;
+  std::optional<state::IpAddress> nodeAddress_;
   std::vector<MeshWorkload> workloads_;
   std::unordered_map<std::uint64_t, std::size_t> byCgroup_;
   std::map<state::IpAddress, std::size_t> byAddress_;

@@ -19,7 +19,6 @@ namespace {
 }
 
 constexpr std::uint8_t kTunnelStall = 2;  // DirRef::dir of a stalled tunnel recv
-constexpr auto kPublishEvery = std::chrono::milliseconds(50);
 
 }  // namespace
 
@@ -61,10 +60,20 @@ Status MeshWorker::init() {
   auto cctx = hbone::TlsContext::client(shared_.identity.verifier);
   if (!cctx) return cctx.error().wrap("mesh worker " + std::to_string(index_) + ": HBONE client TLS");
   clientCtx_ = std::move(cctx).value();
+  if (options_.peerNodeIdentity) {
+    expectedPeer_ = options_.peerNodeIdentity;
+  } else {
+    auto id = identity::SpiffeId::forWorkload(shared_.identity.verifier->trustDomain(), kPeerNodeNamespace,
+                                              kPeerNodeServiceAccount);
+    if (!id) return id.error().wrap("mesh worker " + std::to_string(index_) + ": peer node identity");
+    expectedPeer_ = std::move(id).value();
+  }
   reloadTable();
 
-  // The tick bounds how late a handshake deadline is noticed.
-  auto tick = std::clamp(options_.handshakeTimeout / 4, std::chrono::milliseconds(10), std::chrono::milliseconds(1000));
+  // The tick bounds how late a handshake deadline or an idle tunnel is noticed.
+  std::chrono::milliseconds every = options_.handshakeTimeout / 4;
+  if (options_.idleTunnelTimeout.count() > 0) every = std::min(every, options_.idleTunnelTimeout / 4);
+  auto tick = std::clamp(every, std::chrono::milliseconds(10), std::chrono::milliseconds(1000));
   tick_.tv_sec = tick.count() / 1000;
   tick_.tv_nsec = (tick.count() % 1000) * 1'000'000;
 
@@ -141,8 +150,16 @@ void MeshWorker::run() {
     ring_.flushBacklog();
     __kernel_timespec ts{0, 100'000'000};
     __kernel_timespec zero{0, 0};
-    // Tunnels still dirty after a batch (bounded work per batch) must not wait for a completion.
-    __kernel_timespec* wait = !dirty_.empty() || !revive_.empty() ? &zero : stopping_ ? &ts : nullptr;
+    __kernel_timespec soon{0, 1'000'000};
+    // Tunnels still dirty after a batch (bounded work per batch) must not wait for a completion;
+    // counters a stats reader kept us from publishing go out within a millisecond.
+    __kernel_timespec* wait = nullptr;
+    if (!dirty_.empty() || !revive_.empty())
+      wait = &zero;
+    else if (stopping_)
+      wait = &ts;
+    else if (publishPending_)
+      wait = &soon;
     io_uring_cqe* first = nullptr;
     int r = io_uring_submit_and_wait_timeout(ring_.get(), &first, 1, wait, nullptr);
     if (r < 0 && r != -EINTR && r != -ETIME && r != -EAGAIN && r != -EBUSY)
@@ -183,21 +200,25 @@ void MeshWorker::afterBatch() {
     }
     serviceDirty();  // pulls from streams reopen windows
   }
-  publish(false);
+  publishPending_ = !publish(false);
 }
 
-void MeshWorker::publish(bool force) {
-  Clock::time_point now = Clock::now();
-  if (!force && now - lastPublish_ < kPublishEvery) return;
+// At the end of every batch: the HBONE counters are copied out when they
+// changed (compared with what was published: only this thread writes the
+// published copy, so reading it here needs no lock). A batch that changed
+// nothing costs two ~300-byte compares; a worker going idle has published
+// everything. False: a reader held the lock, try again shortly.
+bool MeshWorker::publish(bool force) {
+  if (!force && hboneOut_ == publishedOut_ && hboneIn_ == publishedIn_) return true;
   std::unique_lock lock(publishedMu_, std::defer_lock);
   if (force) {
     lock.lock();
   } else if (!lock.try_lock()) {
-    return;  // a reader holds it: next batch
+    return false;
   }
   publishedOut_ = hboneOut_;
   publishedIn_ = hboneIn_;
-  lastPublish_ = now;
+  return true;
 }
 
 void MeshWorker::dispatch(const io_uring_cqe& cqe) {
@@ -319,6 +340,8 @@ void MeshWorker::onTimer() {
                   options_.handshakeTimeout.count());
     closeTunnel(t);
   }
+  closeIdleTunnels(now);
+  pruneEjections(now);
   armTimer();
 }
 

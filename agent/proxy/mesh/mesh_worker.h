@@ -22,6 +22,8 @@
 #include <chrono>
 #include <cstdint>
 #include <deque>
+#include <map>
+#include <optional>
 #include <memory>
 #include <mutex>
 #include <span>
@@ -99,6 +101,20 @@ class MeshWorker {
     bool done = false;     // the end was passed on to the sink
   };
 
+  static constexpr unsigned kMaxAttempts = 8;
+
+  // Outbound, until the upstream answered: what a retry needs. The table
+  // pointer keeps `service`, `source` and `endpoint` alive across updates
+  // (the connection keeps its route); dropped once the relay is ready.
+  struct Route {
+    MeshTablePtr table;
+    const MeshService* service = nullptr;
+    const MeshWorkload* source = nullptr;
+    const MeshEndpoint* endpoint = nullptr;  // the current attempt's
+    std::uint32_t tried[kMaxAttempts] = {};  // endpoint indices in service->endpoints
+    std::uint8_t attempts = 0;
+  };
+
   struct Relay {
     UniqueFd fd[2];
     std::uint32_t slot = 0, gen = 0;
@@ -114,6 +130,7 @@ class MeshWorker {
     bool holdsConnection = false;  // counted in the namespace's active connections
     bool streamGone = false;       // the stream was reset/refused: nothing to reset on close
     SocketAddress connectAddr;     // stable memory for the async connect
+    Route route;                   // outbound only (route.service set) until ready
     RelayDir dir[2];
   };
 
@@ -139,6 +156,7 @@ class MeshWorker {
     std::size_t outOff = 0;
     std::unordered_map<std::int32_t, std::uint32_t> streams;  // stream id -> relay slot
     Clock::time_point deadline;  // handshake
+    Clock::time_point idleSince; // client: when its last stream went (or it was opened)
     std::uint32_t ns = 0;        // client: the source namespace (handshake failures)
     std::uint64_t bytesIn = 0, bytesOut = 0, streamCount = 0;
     std::string peer;            // verified peer SPIFFE ID, for the close log
@@ -170,7 +188,7 @@ class MeshWorker {
   void onTimer();
   void beginStop();
   void reloadTable();
-  void publish(bool force);
+  bool publish(bool force);
   void takeBuffer(Relay& r, int d, std::uint16_t bid, std::uint32_t len);
   void dropBuffer(std::uint16_t bid, std::uint32_t unsent);
   void notePeak();
@@ -188,6 +206,8 @@ class MeshWorker {
   // ---- relay.cpp
   Relay& newRelay(std::uint32_t ns);
   void relayConnect(Relay& r, int side, const SocketAddress& to);
+  // Connections to local workloads leave from the node address (STRICT trusts it).
+  void bindToNodeAddress(int fd, const SocketAddress& to);
   void onRelayConnect(Relay& r, int res);
   void relayReady(Relay& r);
   void armRelayRecv(Relay& r, int d);
@@ -218,6 +238,7 @@ class MeshWorker {
   void onTunnelRecv(Tunnel& t, int res, std::uint32_t flags);
   void feedTunnel(Tunnel& t, std::span<const std::uint8_t> bytes);
   void onTunnelSent(Tunnel& t, int res);
+  void closeIdleTunnels(Clock::time_point now);
   void handleStreamEvent(Tunnel& t, const hbone::StreamEvent& e);
   void detachStream(Relay& r, bool reset);
   void closeTunnel(Tunnel& t);
@@ -230,11 +251,31 @@ class MeshWorker {
   // ---- outbound.cpp
   void onOutboundAccept(UniqueFd client);
   bool allowLocal(const MeshWorkload& source, const MeshService& service, const MeshEndpoint& ep, std::uint32_t ns);
+  void startUpstream(Relay& r, const MeshEndpoint& ep);
   void startLocal(Relay& r, const MeshEndpoint& ep);
   void startTunnelled(Relay& r, const MeshWorkload& source, const MeshEndpoint& ep);
+  // The attempt on r.route.endpoint failed before the upstream answered:
+  // eject it (when the failure says it is unhealthy) and start the next
+  // attempt, or close the relay (bumping `giveUp` first, if given). True
+  // when a new attempt started.
+  bool retryOrClose(Relay& r, bool unhealthy, std::atomic<std::uint64_t>* giveUp = nullptr);
+  const MeshEndpoint* pickEndpoint(const MeshService& service, const Route* route);
+  std::uint32_t nextRandom();
+
+  // ---- passive outlier ejection (outbound.cpp)
+  using EndpointKey = std::pair<state::IpAddress, std::uint16_t>;
+  struct Ejection {
+    Clock::time_point until;
+    std::chrono::milliseconds backoff{0};
+  };
+  bool ejected(const MeshEndpoint& ep, Clock::time_point now) const;
+  void eject(const MeshEndpoint& ep);
+  void endpointHealthy(const MeshEndpoint& ep);
+  void pruneEjections(Clock::time_point now);
 
   // ---- inbound.cpp
   void onInboundAccept(UniqueFd fd);
+  void answerInbound(Relay& r, bool connected, int connectError);
   bool authorizeInbound(const std::optional<identity::SpiffeId>& peer, const hbone::TunnelAddress& dst);
   void onInboundStream(Tunnel& t, std::int32_t stream, const hbone::TunnelAddress& dst);
   Result<std::shared_ptr<const hbone::TlsContext>> serverContext();
@@ -262,11 +303,13 @@ class MeshWorker {
   hbone::HboneCounters hboneIn_;
   mutable std::mutex publishedMu_;
   hbone::HboneCounters publishedOut_, publishedIn_;
-  Clock::time_point lastPublish_{};
+  bool publishPending_ = false;  // counters changed but a reader held the lock: publish soon
 
   MeshTablePtr table_;
   std::uint64_t tableVersion_ = ~std::uint64_t(0);
   std::shared_ptr<const hbone::TlsContext> clientCtx_;
+  std::optional<identity::SpiffeId> expectedPeer_;  // what peer nodes must present
+  std::map<EndpointKey, Ejection> ejections_;      // bounded: kMaxEjections
   std::shared_ptr<const hbone::TlsContext> serverCtx_;
   const identity::IssuedCertificate* serverCert_ = nullptr;  // what serverCtx_ presents
   std::shared_ptr<const identity::IssuedCertificate> serverCertRef_;

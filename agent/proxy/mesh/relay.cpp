@@ -115,6 +115,21 @@ MeshWorker::Relay* MeshWorker::relayFor(const DirRef& ref) {
   return &r;
 }
 
+void MeshWorker::bindToNodeAddress(int fd, const SocketAddress& to) {
+  if (!table_ || !table_->nodeAddress()) return;
+  const state::IpAddress dst = ipOf(to);
+  const state::IpAddress& node = *table_->nodeAddress();
+  if (dst.isLoopback() || dst.family() != node.family() || to.family() != (node.isV4() ? AF_INET : AF_INET6)) return;
+  auto src = SocketAddress::parse(node.toString(), 0);
+  if (!src) return;
+  // The port is picked at connect time (no bind-time port reservation).
+  const int one = 1;
+  (void)::setsockopt(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof one);
+  if (::bind(fd, src->get(), src->len) != 0)
+    spdlog::debug("mesh worker {}: binding to the node address {} failed: {}; the kernel picks the source",
+                  index_, node.toString(), std::strerror(errno));
+}
+
 void MeshWorker::relayConnect(Relay& r, int side, const SocketAddress& to) {
   r.fd[side] = UniqueFd(::socket(to.family(), SOCK_STREAM | SOCK_CLOEXEC, 0));
   if (!r.fd[side]) {
@@ -122,6 +137,7 @@ void MeshWorker::relayConnect(Relay& r, int side, const SocketAddress& to) {
     return closeRelay(r, false);
   }
   setNoDelay(r.fd[side].get());
+  bindToNodeAddress(r.fd[side].get(), to);
   r.connectSide = std::int8_t(side);
   r.connectAddr = to;
   io_uring_sqe sqe{};
@@ -136,16 +152,24 @@ void MeshWorker::onRelayConnect(Relay& r, int res) {
   if (res < 0) {
     WorkerCounters::add(counters_.upstream_connect_failures);
     spdlog::debug("mesh worker {}: connect to {} failed: {}", index_, r.connectAddr.toString(), std::strerror(-res));
-    return closeRelay(r, false);
   }
-  // An outbound tunnelled relay has no connect; an inbound one's stream is
-  // open already (the 200 went out with the authorization).
+  // Inbound: the CONNECT is answered now - 200 once connected, 503 if not.
+  if (r.streamSide == 0) return answerInbound(r, res >= 0, res);
+  if (res < 0) {
+    // Outbound to a same-node endpoint: refused / unreachable means unhealthy.
+    retryOrClose(r, true);
+    return;
+  }
   relayReady(r);
 }
 
 void MeshWorker::relayReady(Relay& r) {
   if (r.closing || r.ready) return;
   r.ready = true;
+  if (r.route.service != nullptr) {  // outbound: the route has served its purpose
+    endpointHealthy(*r.route.endpoint);
+    r.route = Route{};
+  }
   pump(r, 0);
   pump(r, 1);
 }
@@ -395,6 +419,7 @@ void MeshWorker::releaseRelay(Relay& r) {
   }
   r.fd[0].reset();
   r.fd[1].reset();
+  r.route = Route{};  // a free slot pins no table
   NsLocal& n = ns_[r.ns];
   if (--n.relays == 0) --activeNs_;
   if (r.holdsConnection) {

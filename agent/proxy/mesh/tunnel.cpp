@@ -41,6 +41,7 @@ MeshWorker::Tunnel& MeshWorker::newTunnel() {
   t.gen = gen;
   t.inUse = true;
   t.deadline = Clock::now() + options_.handshakeTimeout;
+  t.idleSince = Clock::now();
   return t;
 }
 
@@ -79,6 +80,8 @@ void MeshWorker::serviceTunnel(Tunnel& t) {
   if (!t.established && tls.established()) {
     t.established = true;
     if (tls.peerId()) t.peer = tls.peerId()->str();
+    if (options_.onTunnelEstablished)
+      options_.onTunnelEstablished(TunnelInfo{t.server, t.peerAddr, t.peer, tls.peerCertificateSerial()});
   }
   // Events first (they may write to streams), then flush; flushing frames
   // DATA, which may report kWritable: handle those too, and flush again.
@@ -151,6 +154,7 @@ void MeshWorker::feedTunnel(Tunnel& t, std::span<const std::uint8_t> bytes) {
   if (!st) {
     // The reason is counted by the HBONE layer; flush the alert or GOAWAY, then close.
     t.failed = true;
+    if (!t.server && t.client->tls().peerMismatch()) bump(mesh_.peer_identity_mismatch);
     spdlog::debug("mesh worker {}: HBONE {} {}: {}", index_, t.server ? "connection from" : "connection to",
                   t.peerAddr.toString(), st.error().message);
   }
@@ -213,13 +217,15 @@ void MeshWorker::onTunnelConnect(Tunnel& t, int res) {
 
 void MeshWorker::handleStreamEvent(Tunnel& t, const hbone::StreamEvent& e) {
   using Kind = hbone::StreamEvent::Kind;
-  if (t.server && e.kind == Kind::kOpened) return onInboundStream(t, e.stream, e.destination);
+  if (t.server && e.kind == Kind::kRequested) return onInboundStream(t, e.stream, e.destination);
   auto it = t.streams.find(e.stream);
   if (it == t.streams.end()) return;  // the relay is gone (events after a clean close)
   Relay& r = relays_[it->second];
   if (!r.inUse || r.closing || r.tunnelSlot != t.slot || r.stream != e.stream) return;
   const int fromStream = r.streamSide;
   switch (e.kind) {
+    case Kind::kRequested:  // server only (handled above)
+      return;
     case Kind::kOpened:  // client: 200
       bump(mesh_.tunnel_streams);
       return relayReady(r);
@@ -227,6 +233,12 @@ void MeshWorker::handleStreamEvent(Tunnel& t, const hbone::StreamEvent& e) {
       bump(mesh_.tunnel_rejected);
       spdlog::debug("mesh worker {}: peer {} refused the tunnel with {}", index_, t.peerAddr.toString(), e.status);
       r.streamGone = true;
+      // 5xx: the peer could not reach the endpoint - another one may do. 4xx
+      // (policy, not local, malformed) would be refused anywhere.
+      if (e.status >= 500 && r.route.service != nullptr) {
+        retryOrClose(r, e.status == 502 || e.status == 503 || e.status == 504);
+        return;
+      }
       return closeRelay(r, false);
     case Kind::kReadable:
     case Kind::kPeerEnd:
@@ -235,6 +247,10 @@ void MeshWorker::handleStreamEvent(Tunnel& t, const hbone::StreamEvent& e) {
       return pump(r, 1 - fromStream);
     case Kind::kClosed:
       r.streamGone = true;
+      if (!r.ready && r.route.service != nullptr) {  // reset before the answer (e.g. REFUSED_STREAM)
+        retryOrClose(r, false, e.errorCode != 0 ? &mesh_.tunnel_resets : nullptr);
+        return;
+      }
       if (e.errorCode != 0) {
         bump(mesh_.tunnel_resets);
         return closeRelay(r, false);
@@ -254,6 +270,7 @@ void MeshWorker::detachStream(Relay& r, bool reset) {
     if (hbone::H2Session* s = h2(*t)) s->reset(r.stream);
   }
   t->streams.erase(r.stream);
+  if (t->streams.empty()) t->idleSince = Clock::now();
   markDirty(*t);
 }
 
@@ -263,10 +280,17 @@ void MeshWorker::closeTunnel(Tunnel& t) {
   auto streams = std::move(t.streams);
   t.streams.clear();
   t.closing = true;
+  // Outbound relays still waiting for their 200 try another endpoint (after
+  // this tunnel left the pool, so the retry cannot pick it).
+  std::vector<DirRef> retry;
   for (const auto& [id, slot] : streams) {
     Relay& r = relays_[slot];
     if (!r.inUse || r.closing) continue;
     r.streamGone = true;
+    if (!stopping_ && !r.ready && r.route.service != nullptr) {
+      retry.push_back(DirRef{r.slot, r.gen, 0});
+      continue;
+    }
     if (!stopping_) bump(mesh_.tunnel_resets);
     closeRelay(r, false);
   }
@@ -277,6 +301,10 @@ void MeshWorker::closeTunnel(Tunnel& t) {
       if (it->second.empty()) pool_.erase(it);
     }
     if (!t.established && !stopping_) bump(nsCounters(t.ns).handshake_failures);
+  }
+  for (const DirRef& ref : retry) {
+    Relay* r = relayFor(ref);
+    if (r != nullptr) retryOrClose(*r, true, &mesh_.tunnel_resets);
   }
   bump(mesh_.tunnels_closed);
   spdlog::debug("mesh worker {}: HBONE {} {} closed: peer {}, {} streams, {} bytes in, {} bytes out", index_,
@@ -303,6 +331,23 @@ void MeshWorker::releaseTunnel(Tunnel& t) {
   t.closing = false;
   ++t.gen;
   freeTunnels_.push_back(t.slot);
+}
+
+// A pooled client tunnel unused for idleTunnelTimeout says GOAWAY (no error)
+// and closes once that is out; the peer sees a clean end. It leaves the pool
+// at once (draining), so no stream can land on it meanwhile.
+void MeshWorker::closeIdleTunnels(Clock::time_point now) {
+  if (options_.idleTunnelTimeout.count() <= 0) return;
+  for (Tunnel& t : tunnels_) {
+    if (!t.inUse || t.closing || t.server || !t.established || t.draining || t.failed || !t.streams.empty()) continue;
+    if (now - t.idleSince < options_.idleTunnelTimeout) continue;
+    bump(mesh_.tunnels_idle_closed);
+    spdlog::debug("mesh worker {}: HBONE connection to {} unused for {} ms; closing", index_, t.peerAddr.toString(),
+                  options_.idleTunnelTimeout.count());
+    t.draining = true;
+    t.client->h2().shutdown();
+    markDirty(t);
+  }
 }
 
 // ---- the pool ----------------------------------------------------------------------
@@ -339,7 +384,7 @@ MeshWorker::Tunnel* MeshWorker::openTunnel(const MeshWorkload& source, const Soc
   }
   int one = 1;
   ::setsockopt(fd.get(), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-  auto conn = hbone::HboneClientConnection::create(clientCtx_, cert.get(), options_.h2, &hboneOut_);
+  auto conn = hbone::HboneClientConnection::create(clientCtx_, cert.get(), options_.h2, &hboneOut_, expectedPeer_);
   if (!conn) {
     spdlog::warn("mesh worker {}: HBONE client for {}: {}", index_, source.id.str(), conn.error().message);
     bump(mesh_.tunnel_connect_failures);
