@@ -1,8 +1,6 @@
 // The mesh path end to end: pod on A -> VIP (mode mtls) -> proxy A -> HBONE
 // (HTTP/2 CONNECT over TLS 1.3 mTLS, :15008) -> proxy B -> pod on B.
 //
-// Tests named DISABLED_ wait for the feature they exercise; enable one by
-// dropping the prefix (run them anyway with --gtest_also_run_disabled_tests).
 // Each also checks, at run time, that the agent accepts `mode: mtls`, and
 // fails with that reason if it does not.
 #include <signal.h>
@@ -112,7 +110,7 @@ class Mesh : public E2eTest {
 
 // The headline path: bytes echo back through both proxies, and the node veth
 // carries only TLS between the two node addresses (to :15008).
-TEST_F(Mesh, DISABLED_MtlsServiceAcrossNodesShowsOnlyTlsOnTheWire) {
+TEST_F(Mesh, MtlsServiceAcrossNodesShowsOnlyTlsOnTheWire) {
   SimNode& a = cluster->addNode("a");
   SimNode& b = cluster->addNode("b");
   SimPod& client = cluster->addPod(a, "client");
@@ -148,7 +146,7 @@ TEST_F(Mesh, DISABLED_MtlsServiceAcrossNodesShowsOnlyTlsOnTheWire) {
 }
 
 // Authorization on the destination node: one identity is denied, another allowed.
-TEST_F(Mesh, DISABLED_DeniedIdentityIsRefused) {
+TEST_F(Mesh, DeniedIdentityIsRefused) {
   SimNode& a = cluster->addNode("a");
   SimNode& b = cluster->addNode("b");
   SimPod& good = cluster->addPod(a, "good", podIn("test", "frontend"));
@@ -176,7 +174,7 @@ TEST_F(Mesh, DISABLED_DeniedIdentityIsRefused) {
 
 // A node whose certificates come from another CA cannot talk to the mesh:
 // nothing gets through, in either direction, and no plaintext leaks.
-TEST_F(Mesh, DISABLED_NodeWithAnotherCaCannotJoin) {
+TEST_F(Mesh, NodeWithAnotherCaCannotJoin) {
   SimNode& a = cluster->addNode("a");
   SimNode& b = cluster->addNode("b");
   SimPod& client = cluster->addPod(a, "client");
@@ -207,7 +205,7 @@ TEST_F(Mesh, DISABLED_NodeWithAnotherCaCannotJoin) {
 // :15008 is mTLS only: openssl s_client without a client certificate is
 // refused; with a certificate of the mesh CA the handshake completes (the
 // control that shows the port and the tool work).
-TEST_F(Mesh, DISABLED_HbonePortRejectsClientWithoutCertificate) {
+TEST_F(Mesh, HbonePortRejectsClientWithoutCertificate) {
   SimNode& a = cluster->addNode("a");
   SimNode& b = cluster->addNode("b");
   SimPod& web = cluster->addPod(b, "web");
@@ -250,7 +248,7 @@ TEST_F(Mesh, DISABLED_HbonePortRejectsClientWithoutCertificate) {
 }
 
 // A dead backend: new connections go to the one still alive.
-TEST_F(Mesh, DISABLED_KillingABackendSendsNewConnectionsElsewhere) {
+TEST_F(Mesh, KillingABackendSendsNewConnectionsElsewhere) {
   SimNode& a = cluster->addNode("a");
   SimNode& b = cluster->addNode("b");
   SimPod& client = cluster->addPod(a, "client");
@@ -273,7 +271,7 @@ TEST_F(Mesh, DISABLED_KillingABackendSendsNewConnectionsElsewhere) {
 // Inbound modes for traffic that did not come through a node proxy: a
 // non-meshed pod on A dials meshed pods on B directly. STRICT refuses it,
 // PERMISSIVE accepts it; the meshed path to the STRICT pod still works.
-TEST_F(Mesh, DISABLED_StrictRefusesPlaintextPermissiveAcceptsIt) {
+TEST_F(Mesh, StrictRefusesPlaintextPermissiveAcceptsIt) {
   SimNode& a = cluster->addNode("a");
   SimNode& b = cluster->addNode("b");
   SimPod& legacy = cluster->addPod(a, "legacy", podIn("legacy"));
@@ -297,7 +295,7 @@ TEST_F(Mesh, DISABLED_StrictRefusesPlaintextPermissiveAcceptsIt) {
 
 // Certificates with the shortest TTL the config allows (60 s, rotated at
 // half-life) rotate under steady load; no connection, long or new, fails.
-TEST_F(Mesh, DISABLED_CertificateRotationUnderLoadDropsNothing) {
+TEST_F(Mesh, CertificateRotationUnderLoadDropsNothing) {
   SimNode& a = cluster->addNode("a");
   SimNode& b = cluster->addNode("b");
   SimPod& client = cluster->addPod(a, "client");

@@ -77,14 +77,26 @@ TEST(ConfigExample, EmbeddedExampleParsesWithExpectedValues) {
   EXPECT_EQ(s.workloads[0].serviceAccount, "client");
   EXPECT_EQ(s.workloads[0].labels, (std::map<std::string, std::string>{{"app", "client"}}));
 
-  ASSERT_EQ(s.services.size(), 4u);
-  // Sorted by qualifiedName, not written order (web, api, dns, maintenance).
-  EXPECT_EQ(s.services[0].qualifiedName(), "demo/api");
-  EXPECT_EQ(s.services[1].qualifiedName(), "demo/dns");
-  EXPECT_EQ(s.services[2].qualifiedName(), "demo/maintenance");
-  EXPECT_EQ(s.services[3].qualifiedName(), "demo/web");
+  // The demo namespace is meshed, so its workload is.
+  EXPECT_TRUE(s.workloads[0].meshed);
+  ASSERT_EQ(s.namespaces.size(), 1u);
+  EXPECT_TRUE(s.namespaces[0].meshed);
 
-  const state::Service& api = s.services[0];
+  ASSERT_EQ(s.services.size(), 6u);
+  // Sorted by qualifiedName, not written order (web, api, dns, maintenance, web-mesh, admin).
+  EXPECT_EQ(s.services[0].qualifiedName(), "demo/admin");
+  EXPECT_EQ(s.services[1].qualifiedName(), "demo/api");
+  EXPECT_EQ(s.services[2].qualifiedName(), "demo/dns");
+  EXPECT_EQ(s.services[3].qualifiedName(), "demo/maintenance");
+  EXPECT_EQ(s.services[4].qualifiedName(), "demo/web");
+  EXPECT_EQ(s.services[5].qualifiedName(), "demo/web-mesh");
+  EXPECT_EQ(s.services[0].mode, state::ServiceMode::kMtls);
+  EXPECT_EQ(s.services[5].mode, state::ServiceMode::kMtls);
+  ASSERT_EQ(s.authorization.size(), 1u);
+  EXPECT_EQ(s.authorization[0].action, state::RuleAction::kDeny);
+  EXPECT_EQ(s.authorization[0].toPorts, std::vector<std::uint16_t>{18087});
+
+  const state::Service& api = s.services[1];
   EXPECT_EQ(api.lb, LbAlgorithm::kMaglev);
   EXPECT_EQ(api.vips, std::vector<IpAddress>{ip("127.96.0.11")});
   ASSERT_EQ(api.ports.size(), 1u);
@@ -96,7 +108,7 @@ TEST(ConfigExample, EmbeddedExampleParsesWithExpectedValues) {
   EXPECT_FALSE(api.endpoints[2].ready);
   EXPECT_EQ(api.endpoints[2].port, std::optional<std::uint16_t>(18086));
 
-  const state::Service& dns = s.services[1];
+  const state::Service& dns = s.services[2];
   ASSERT_EQ(dns.ports.size(), 1u);
   EXPECT_EQ(dns.ports[0].name, "dns");
   EXPECT_EQ(dns.ports[0].protocol, Protocol::kUdp);
@@ -107,13 +119,13 @@ TEST(ConfigExample, EmbeddedExampleParsesWithExpectedValues) {
   EXPECT_EQ(dns.endpoints[0].port, std::nullopt);
   EXPECT_EQ(dns.endpoints[0].address, ip("127.0.0.1"));
 
-  const state::Service& maintenance = s.services[2];
+  const state::Service& maintenance = s.services[3];
   EXPECT_TRUE(maintenance.endpoints.empty());
   ASSERT_EQ(maintenance.ports.size(), 1u);
   EXPECT_EQ(maintenance.ports[0].name, "");
   EXPECT_EQ(maintenance.ports[0].targetPort, 18090);
 
-  const state::Service& web = s.services[3];
+  const state::Service& web = s.services[4];
   EXPECT_EQ(web.mode, state::ServiceMode::kL4);
   EXPECT_EQ(web.ports[0].protocol, Protocol::kTcp);
   ASSERT_EQ(web.endpoints.size(), 3u);
@@ -234,7 +246,7 @@ TEST(ConfigFile, LoadsFileAndNamesItInErrors) {
   Result<Snapshot> r = loadConfigFile(path);
   ASSERT_TRUE(r.ok()) << r.error().message;
   EXPECT_EQ(r->source, path);
-  EXPECT_EQ(r->services.size(), 4u);
+  EXPECT_EQ(r->services.size(), 6u);
 
   fd = ::open(path, O_WRONLY | O_TRUNC);
   ASSERT_GE(fd, 0);
