@@ -78,7 +78,7 @@ struct MeshPlan {
 // in reverse. Applying the plan of a state to itself yields an empty plan.
 MeshPlan planMeshSync(const InstalledMesh& installed, const DesiredMesh& desired);
 
-// "workloads +1 ~0 -0, node addresses +3 -0, config changed; 1 workload cgroup missing: /a"
+// "workloads +1 ~0 -0, node addresses +3 -0, mesh config changed; 1 meshed workload cgroup(s) missing, retried next sync: /a"
 std::string summary(const MeshPlan& plan);
 
 }  // namespace nodemesh::datapath
