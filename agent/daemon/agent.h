@@ -106,6 +106,7 @@ class Agent {
   };
   DatapathView readDatapathView() const;
   nlohmann::json redirectJson() const;  // caller holds mu_
+  nlohmann::json meshJson() const;      // caller holds mu_
   Status recordOutcome(Status st);
 
   AgentOptions options_;

@@ -33,6 +33,24 @@ nm_service_stats Agent::DatapathView::statsOf(const nm_service_key& key) const {
   return it == stats.end() ? nm_service_stats{} : it->second;
 }
 
+json Agent::meshJson() const {
+  json j = mesh_ ? mesh_->statusJson() : json{{"proxy", "off"}};
+  // What the kernel did for each registered (meshed) workload.
+  if (lb_) {
+    if (auto wl = lb_->readWorkloadStats()) {
+      json workloads = json::array();
+      for (const auto& w : *wl)
+        workloads.push_back({{"cgroup", w.cgroup},
+                             {"cgroupId", w.cgroupId},
+                             {"inbound", w.strict ? "strict" : "permissive"},
+                             {"captured", w.captured},
+                             {"strictDrops", w.strictDrops}});
+      j["workloads"] = workloads;
+    }
+  }
+  return j;
+}
+
 json Agent::redirectJson() const {
   if (!redirect_) return json{{"enabled", false}};
   const auto st = redirect_->status();
@@ -94,7 +112,7 @@ json Agent::statusJson() const {
           {"maps", maps},
           {"counts", counts},
           {"services", services},
-          {"mesh", mesh_ ? mesh_->statusJson() : json{{"proxy", "off"}}},
+          {"mesh", meshJson()},
           {"socketRedirect", redirectJson()}};
 }
 

@@ -450,6 +450,14 @@ nodemesh_start() {  # P -> 0 started, 1 not available (NODEMESH_RUN_NA says why)
   return 0
 }
 
+nodemesh_status() {  # TAG: both agents' `meshctl node status` (proxy counters) into the raw output
+  local n
+  [[ -x $MESHCTL ]] || return 0
+  for n in A B; do
+    timeout 5 "$MESHCTL" --socket "$WORK/admin-$n.sock" node status >"$RAW/$1-meshctl-$n.txt" 2>&1 || true
+  done
+}
+
 nodemesh_stop() {
   local pid pin
   for pid in "${MESH_PIDS[@]}"; do stop_pid "$pid"; done
@@ -603,7 +611,7 @@ run_case() {  # CASE P ROUND
   read -r rss pss < <(mesh_mem_kb)
   case $c in
     sidecar) sidecar_stop "$p" ;;
-    nodemesh) nodemesh_stop ;;
+    nodemesh) nodemesh_status "$tag"; nodemesh_stop ;;
   esac
   if ((!ok)); then
     [[ $c == nodemesh ]] || die "$c P=$p round $r failed (see $RAW/$tag-*)"
@@ -729,6 +737,12 @@ echo
   for f in "$RAW"/*-fixed-a*.txt; do echo "$(basename "$f" .txt) $(cat "$f")"; done
   for f in "$RAW"/*-sat-measured-a*.txt; do
     echo "$(basename "$f" .txt) $(awk '/ requests in / { printf "%s requests in %s ", $1, $4 } /Requests\/sec:/ { printf "%s req/s ", $2 } /Socket errors:|Non-2xx/ { printf "%s ", $0 }' "$f")"
+  done
+  for f in "$RAW"/*-meshctl-A.txt; do
+    [[ -f $f ]] || continue
+    echo "# $(basename "$f" -A.txt): node proxy lines of \`meshctl node status\` on node A, then node B"
+    grep -iE "tunnel|connections|streams" "$f" | head -20
+    grep -iE "tunnel|connections|streams" "${f%-A.txt}-B.txt" | head -20
   done
   if [[ -f $RAW/nodemesh-smoke-capture.txt ]]; then
     echo "# nodemesh smoke request: tcpdump on node A's link (first 20 packets)"
