@@ -3,6 +3,9 @@
 // glue: header validation, authorization, flow control, stream bookkeeping.
 // The input is split into chunks at 0xff 0x00 boundaries so that server
 // output and the owner's reads/writes interleave with the peer's bytes.
+// The first byte picks the answer mode: immediate 200, or deferred (the
+// owner accepts or declines each authorized CONNECT later, as the mesh
+// proxy does once it knows whether the backend answered).
 #include <cstddef>
 #include <cstdint>
 #include <optional>
@@ -14,6 +17,11 @@
 using namespace nodemesh::proxy::hbone;
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+  if (size == 0) return 0;
+  const AnswerMode mode = (data[0] & 1) ? AnswerMode::kDeferred : AnswerMode::kImmediate;
+  const bool declineSome = (data[0] & 2) != 0;
+  ++data;
+  --size;
   HboneCounters counters;
   H2Limits limits;
   limits.streamWindow = 65535;
@@ -21,7 +29,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   auto server = HboneServer::create(
       std::nullopt,
       [](const std::optional<nodemesh::identity::SpiffeId>&, const TunnelAddress& d) { return d.port != 22; }, limits,
-      &counters);
+      &counters, mode);
   if (!server) return 0;
   auto& s = **server;
   std::string out;
@@ -49,6 +57,11 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
           break;
         case StreamEvent::Kind::kOpened:
           s.write(ev.stream, "hello");
+          break;
+        case StreamEvent::Kind::kRequested:
+          // Deferred: decline every other stream (a backend that is down), accept the rest.
+          if (declineSome && (ev.stream % 4) == 3) s.decline(ev.stream);
+          else s.accept(ev.stream);
           break;
         default:
           break;
