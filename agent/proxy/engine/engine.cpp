@@ -3,11 +3,11 @@
 #include <sys/eventfd.h>
 
 #include <algorithm>
-#include <future>
 #include <utility>
 
 #include "proxy/engine/socket.h"
 #include "proxy/engine/worker.h"
+#include "proxy/engine/worker_threads.h"
 
 namespace nodemesh::proxy {
 
@@ -34,21 +34,9 @@ Result<std::unique_ptr<Engine>> Engine::start(EngineOptions options, Router rout
         std::make_unique<Worker>(i, options, router, std::move(listener.value()), std::move(wake)));
   }
 
-  for (auto& w : engine->workers_) {
-    std::promise<Status> ready;
-    std::future<Status> started = ready.get_future();
-    Worker* worker = w.get();
-    engine->threads_.emplace_back([worker, ready = std::move(ready)]() mutable {
-      Status s = worker->init();  // on this thread: SINGLE_ISSUER binds the ring to it
-      const bool ok = s.ok();
-      ready.set_value(std::move(s));
-      if (ok) worker->run();
-    });
-    Status s = started.get();
-    if (!s) {
-      engine->stop();
-      return s.error();
-    }
+  if (Status s = startWorkerThreads(engine->workers_, engine->threads_); !s) {
+    engine->stop();
+    return s.error();
   }
   return engine;
 }

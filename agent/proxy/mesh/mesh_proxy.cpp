@@ -3,9 +3,9 @@
 #include <sys/eventfd.h>
 
 #include <algorithm>
-#include <future>
 
 #include "proxy/engine/socket.h"
+#include "proxy/engine/worker_threads.h"
 #include "proxy/mesh/mesh_worker.h"
 
 namespace nodemesh::proxy::mesh {
@@ -59,21 +59,9 @@ Result<std::unique_ptr<MeshProxy>> MeshProxy::start(MeshProxyOptions options, Ca
     proxy->workers_.push_back(
         std::make_unique<MeshWorker>(w, *proxy->shared_, std::move(perWorker[w]), std::move(wake)));
   }
-  for (auto& w : proxy->workers_) {
-    std::promise<Status> ready;
-    std::future<Status> started = ready.get_future();
-    MeshWorker* worker = w.get();
-    proxy->threads_.emplace_back([worker, ready = std::move(ready)]() mutable {
-      Status s = worker->init();  // on this thread: SINGLE_ISSUER binds the ring to it
-      const bool ok = s.ok();
-      ready.set_value(std::move(s));
-      if (ok) worker->run();
-    });
-    Status s = started.get();
-    if (!s) {
-      proxy->stop();
-      return s.error();
-    }
+  if (Status s = startWorkerThreads(proxy->workers_, proxy->threads_); !s) {
+    proxy->stop();
+    return s.error();
   }
   return proxy;
 }
