@@ -4,9 +4,11 @@
 #pragma once
 
 #include <gtest/gtest.h>
+#include <sys/socket.h>
 #include <sys/types.h>
 
 #include <atomic>
+#include <cstdint>
 #include <functional>
 #include <map>
 #include <memory>
@@ -151,5 +153,8 @@ class AgentProcess {
 int attachedPrograms(const std::string& cgroupDir, int attachType);
 
 std::string runCommand(const std::string& cmd);
+
+// An IPv4 or IPv6 literal and a port as a sockaddr; false when `ip` is neither.
+bool fillAddr(const std::string& ip, std::uint16_t port, sockaddr_storage& ss, socklen_t& len);
 
 }  // namespace nodemesh::testing
