@@ -207,6 +207,29 @@ std::unique_ptr<Engine> startEngine(EngineOptions o, Router r) {
   return e.ok() ? std::move(e.value()) : nullptr;
 }
 
+// Opens `conns` connections to the engine, writes random data of
+// size(rng) bytes on each, then reads every echo back byte-exact.
+void echoConcurrently(uint16_t port, int conns, const std::function<size_t(std::mt19937&)>& size, unsigned seed) {
+  std::mt19937 rng(seed);
+  std::vector<UniqueFd> clients;
+  std::vector<std::string> sent;
+  for (int i = 0; i < conns; ++i) {
+    clients.push_back(connectTo(port));
+    ASSERT_TRUE(clients.back()) << "connect " << i;
+  }
+  for (int i = 0; i < conns; ++i) {
+    std::string data(size(rng), '\0');
+    for (char& ch : data) ch = char(rng());
+    ASSERT_TRUE(writeAll(clients[size_t(i)].get(), data.data(), data.size()));
+    sent.push_back(std::move(data));
+  }
+  for (int i = 0; i < conns; ++i) {
+    std::string got(sent[size_t(i)].size(), '\0');
+    ASSERT_TRUE(readExactly(clients[size_t(i)].get(), got.data(), got.size())) << "conn " << i;
+    ASSERT_EQ(got, sent[size_t(i)]) << "conn " << i;
+  }
+}
+
 // ---- tests -----------------------------------------------------------------------
 
 TEST(EngineForward, ReportsBoundPortAndFeatures) {
@@ -243,25 +266,7 @@ TEST_P(EngineConcurrent, RoundTripsManyConnectionsByteExact) {
   }
 
   constexpr int kConns = 200;
-  std::mt19937 rng(42);
-  std::vector<UniqueFd> clients;
-  std::vector<std::string> sent;
-  for (int i = 0; i < kConns; ++i) {
-    clients.push_back(connectTo(engine->port()));
-    ASSERT_TRUE(clients.back()) << "connect " << i;
-  }
-  for (int i = 0; i < kConns; ++i) {
-    std::string data(1 + rng() % 65536, '\0');
-    for (char& ch : data) ch = char(rng());
-    ASSERT_TRUE(writeAll(clients[size_t(i)].get(), data.data(), data.size()));
-    sent.push_back(std::move(data));
-  }
-  for (int i = 0; i < kConns; ++i) {
-    std::string got(sent[size_t(i)].size(), '\0');
-    ASSERT_TRUE(readExactly(clients[size_t(i)].get(), got.data(), got.size())) << "conn " << i;
-    ASSERT_EQ(got, sent[size_t(i)]) << "conn " << i;
-  }
-  clients.clear();
+  ASSERT_NO_FATAL_FAILURE(echoConcurrently(engine->port(), kConns, [](std::mt19937& rng) { return 1 + rng() % 65536; }, 42));
   EXPECT_TRUE(eventually([&] { return engine->totals().active == 0; }));
   WorkerStats s = engine->totals();
   EXPECT_EQ(s.accepted, uint64_t(kConns));
@@ -427,6 +432,40 @@ TEST_P(EngineSlowReader, KeepsEngineBufferingBounded) {
 
 INSTANTIATE_TEST_SUITE_P(CappedAndUncapped, EngineSlowReader, ::testing::Values(true, false),
                          [](const auto& info) { return info.param ? "Capped" : "Uncapped"; });
+
+// The buffer ring starts small and grows only when the kernel runs out: light
+// traffic (one small request at a time) never grows it, so a worker's touched
+// buffer memory stays at its initial share; a burst over many connections
+// grows it (byte-exact), never past buffer_count.
+TEST(EngineForward, BufferRingGrowsOnlyUnderConcurrency) {
+  Upstream up(echo);
+  EngineOptions o = testOptions();
+  o.buffer_initial = 4;
+  o.buffer_count = 64;
+  auto engine = startEngine(o, fixedRouter(up.address()));
+  ASSERT_TRUE(engine);
+  EXPECT_EQ(engine->totals().buffers_provided, 4u);
+
+  UniqueFd light = connectTo(engine->port());
+  ASSERT_TRUE(light);
+  for (int i = 0; i < 300; ++i) {
+    char req[100], got[100];
+    std::memset(req, 'a' + i % 26, sizeof req);
+    ASSERT_TRUE(writeAll(light.get(), req, sizeof req));
+    ASSERT_TRUE(readExactly(light.get(), got, sizeof got)) << "round trip " << i;
+    ASSERT_EQ(std::memcmp(req, got, sizeof req), 0);
+  }
+  EXPECT_EQ(engine->totals().buffers_provided, 4u) << "sequential small requests must not grow the ring";
+  EXPECT_EQ(engine->totals().enobufs_stalls, 0u);
+
+  ASSERT_NO_FATAL_FAILURE(echoConcurrently(engine->port(), 64, [](std::mt19937&) { return size_t(65536); }, 7));
+  const WorkerStats s = engine->totals();
+  EXPECT_GT(s.enobufs_stalls, 0u) << "the burst was expected to empty a 4-buffer ring";
+  EXPECT_GT(s.buffers_provided, 4u);
+  EXPECT_LE(s.buffers_provided, 64u);
+  std::printf("burst: ring grew to %llu buffers after %llu ENOBUFS\n", (unsigned long long)s.buffers_provided,
+              (unsigned long long)s.enobufs_stalls);
+}
 
 TEST(EngineForward, IdleConnectionsHoldNoBuffers) {
   constexpr int kConns = 1000;

@@ -19,6 +19,7 @@ namespace nodemesh::proxy {
   X(accept_errors, "accept completions with an error (EMFILE, ENOMEM, ...)")       \
   X(connection_errors, "connections closed on a recv/send error")                  \
   X(enobufs_stalls, "recvs stopped because the buffer ring was empty")             \
+  X(buffers_provided, "gauge: provided buffers handed to the kernel (grows on demand)") \
   X(backpressure_pauses, "recvs paused because the other side was slow")           \
   X(sq_backlogged, "submissions queued locally because the SQ was full")           \
   X(buffers_in_use, "gauge: provided buffers taken from the ring")                 \

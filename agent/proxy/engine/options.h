@@ -16,15 +16,22 @@
 
 namespace nodemesh::proxy {
 
-// An IPv4 or IPv6 socket address, by value.
+// An IPv4 or IPv6 socket address, by value. Sized for sockaddr_in6 (28 bytes),
+// not sockaddr_storage (128): the proxy keeps addresses per connection, and the
+// other 100 bytes would be padding in every one of them.
 struct SocketAddress {
-  sockaddr_storage storage{};
+  union Storage {
+    sockaddr sa;
+    sockaddr_in v4;
+    sockaddr_in6 v6;
+  };
+  Storage storage{};
   socklen_t len = 0;
 
   static Result<SocketAddress> parse(std::string_view ip, uint16_t port);
   static SocketAddress fromSockaddr(const sockaddr* sa, socklen_t len);
   const sockaddr* get() const { return reinterpret_cast<const sockaddr*>(&storage); }
-  int family() const { return storage.ss_family; }
+  int family() const { return storage.sa.sa_family; }
   uint16_t port() const;
   SocketAddress withPort(uint16_t port) const;
   std::string toString() const;  // "1.2.3.4:80" / "[::1]:80"
@@ -56,7 +63,8 @@ struct EngineOptions {
   unsigned sq_entries = 256;     // small values exercise the local backlog
   unsigned cq_entries = 4096;
   unsigned buffer_size = 16 * 1024;
-  unsigned buffer_count = 512;   // per worker; a power of two
+  unsigned buffer_count = 512;   // per worker, the most the ring grows to; a power of two
+  unsigned buffer_initial = 32;  // provided at start; doubled on each ENOBUFS (BufferRing)
   // Received-but-unsent buffers per direction before the source is paused.
   unsigned max_buffers_per_direction = 2;
   int listen_backlog = 4096;

@@ -2,6 +2,7 @@
 
 #include <sys/mman.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <utility>
 
@@ -93,7 +94,7 @@ void Ring::flushBacklog() {
   }
 }
 
-Status BufferRing::init(io_uring* ring, uint16_t bgid, unsigned count, unsigned size) {
+Status BufferRing::init(io_uring* ring, uint16_t bgid, unsigned count, unsigned size, unsigned initial) {
   if (count == 0 || count > 32768 || (count & (count - 1)) != 0)
     return Error{"buffer_count must be a power of two in [1, 32768], got " + std::to_string(count), EINVAL};
   auto rm = Mapping::anonymous(count * sizeof(io_uring_buf));
@@ -115,9 +116,21 @@ Status BufferRing::init(io_uring* ring, uint16_t bgid, unsigned count, unsigned 
   reg.bgid = bgid;
   if (int r = io_uring_register_buf_ring(ring, &reg, 0); r < 0)
     return Error::sys("registering a provided buffer ring (needs Linux 5.19+)", -r);
-  for (unsigned i = 0; i < count; ++i) io_uring_buf_ring_add(br_, buffer(uint16_t(i)), size, uint16_t(i), mask_, int(i));
-  io_uring_buf_ring_advance(br_, int(count));
+  provide(0, (initial == 0 || initial > count) ? count : initial);
   return {};
+}
+
+void BufferRing::provide(unsigned from, unsigned to) {
+  for (unsigned i = from; i < to; ++i)
+    io_uring_buf_ring_add(br_, buffer(uint16_t(i)), size_, uint16_t(i), mask_, int(i - from));
+  io_uring_buf_ring_advance(br_, int(to - from));
+  provided_ = to;
+}
+
+bool BufferRing::grow() {
+  if (provided_ >= count_) return false;
+  provide(provided_, std::min(count_, provided_ * 2));
+  return true;
 }
 
 void BufferRing::recycle(uint16_t bid) {

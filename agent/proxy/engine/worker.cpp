@@ -54,8 +54,9 @@ Status Worker::init() {
   multishot_accept_ = options_.want.multishot_accept;
   multishot_recv_ = options_.want.multishot_recv;
   recv_cap_ = options_.want.multishot_recv_cap;
-  if (Status s = buffers_.init(ring_.get(), 0, options_.buffer_count, options_.buffer_size); !s)
+  if (Status s = buffers_.init(ring_.get(), 0, options_.buffer_count, options_.buffer_size, options_.buffer_initial); !s)
     return s.error().wrap("worker " + std::to_string(index_));
+  counters_.buffers_provided.store(buffers_.provided(), std::memory_order_relaxed);
   links_.assign(options_.buffer_count, BufferLink{});
   armWake();
   armAccept();
@@ -364,8 +365,10 @@ void Worker::onRecv(Connection& c, Dir d, int res, uint32_t flags) {
   }
   switch (-res) {
     case ENOBUFS:
-      // The ring is empty; buffers come back as sends complete.
+      // The ring is empty: it grows if it may (the stall is revived after
+      // this batch), else buffers come back as sends complete.
       WorkerCounters::add(counters_.enobufs_stalls);
+      growBuffers();
       x.stalled = true;
       stalled_.push_back(Stall{c.slot, c.gen, d});
       return;
@@ -496,8 +499,12 @@ void Worker::release(Connection& c) {
   WorkerCounters::add(counters_.closed);
 }
 
+void Worker::growBuffers() {
+  if (buffers_.grow()) counters_.buffers_provided.store(buffers_.provided(), std::memory_order_relaxed);
+}
+
 void Worker::reviveStalled() {
-  if (stalled_.empty() || counters_.buffers_in_use.load(std::memory_order_relaxed) >= buffers_.count()) return;
+  if (stalled_.empty() || counters_.buffers_in_use.load(std::memory_order_relaxed) >= buffers_.provided()) return;
   std::vector<Stall> stalls;
   stalls.swap(stalled_);
   for (const Stall& s : stalls) {

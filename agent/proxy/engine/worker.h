@@ -69,6 +69,7 @@ class Worker {
   void takeBuffer(Connection& c, Dir d, uint16_t bid, uint32_t len);
   void dropBuffer(uint16_t bid, uint32_t unsent);
   void reviveStalled();
+  void growBuffers();  // on ENOBUFS: more buffers if the ring may grow
   void beginStop();
 
   const unsigned index_;

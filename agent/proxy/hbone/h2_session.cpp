@@ -81,16 +81,18 @@ struct H2Callbacks {
     std::string_view n(reinterpret_cast<const char*>(name), namelen);
     std::string v(reinterpret_cast<const char*>(value), valuelen);
     if (frame->headers.cat == NGHTTP2_HCAT_REQUEST) {
+      if (!st->request) st->request = std::make_unique<H2Session::Stream::RequestHead>();
+      H2Session::Stream::RequestHead& h = *st->request;
       if (n == ":method")
-        st->method = std::move(v);
+        h.method = std::move(v);
       else if (n == ":authority")
-        st->authority = std::move(v);
+        h.authority = std::move(v);
       else if (n == ":path")
-        st->path = std::move(v);
+        h.path = std::move(v);
       else if (n == ":scheme")
-        st->scheme = std::move(v);
+        h.scheme = std::move(v);
       else if (n == ":protocol")
-        st->protocol = std::move(v);
+        h.protocol = std::move(v);
     } else if (n == ":status") {
       int code = 0;
       for (char c : v) {

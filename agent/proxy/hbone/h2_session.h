@@ -111,9 +111,14 @@ class H2Session {
     bool rejectAfterResponse = false;
     bool awaitingAnswer = false;  // server, deferred mode: kRequested emitted, no response yet
     std::size_t headerBytes = 0;
-    // request / response header fields of interest
-    std::string method, authority, path, scheme, protocol;
-    int status = 0;
+    // Server: the request's pseudo-headers, from the first one until the
+    // request is answered. Held apart so that an open (idle) stream does not
+    // carry five empty strings.
+    struct RequestHead {
+      std::string method, authority, path, scheme, protocol;
+    };
+    std::unique_ptr<RequestHead> request;
+    int status = 0;  // client: the response's :status
     bool badHeader = false;
   };
 

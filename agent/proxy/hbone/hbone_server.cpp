@@ -19,22 +19,17 @@ void HboneServer::refuse(Stream& s, int status, StreamReject why) {
   }
 }
 
-namespace {
-void dropRequestHeaders(std::string& method, std::string& authority) {
-  method.clear(), method.shrink_to_fit();
-  authority.clear(), authority.shrink_to_fit();
-}
-}  // namespace
-
 void HboneServer::onHeadersComplete(Stream& s, const nghttp2_frame& frame) {
   if (frame.headers.cat != NGHTTP2_HCAT_REQUEST || s.announced) return;  // trailers: ignored
   // nghttp2's HTTP messaging checks ran already (pseudo-header set, CONNECT
   // without :path/:scheme, ...); these are the HBONE rules on top.
-  if (s.method != "CONNECT") return refuse(s, 405, StreamReject::kMethodNotAllowed);
-  if (!s.path.empty() || !s.scheme.empty() || !s.protocol.empty()) {
+  static const Stream::RequestHead kNoRequestHead;  // HEADERS without any request pseudo-header
+  const Stream::RequestHead& head = s.request ? *s.request : kNoRequestHead;
+  if (head.method != "CONNECT") return refuse(s, 405, StreamReject::kMethodNotAllowed);
+  if (!head.path.empty() || !head.scheme.empty() || !head.protocol.empty()) {
     return refuse(s, 400, StreamReject::kBadRequest);
   }
-  auto dst = parseTunnelAuthority(s.authority);
+  auto dst = parseTunnelAuthority(head.authority);
   if (!dst) return refuse(s, 400, StreamReject::kBadAuthority);
   if (!authorize_(peer_, *dst)) return refuse(s, 403, StreamReject::kDenied);
   if (mode_ == AnswerMode::kDeferred) {
@@ -45,7 +40,7 @@ void HboneServer::onHeadersComplete(Stream& s, const nghttp2_frame& frame) {
     StreamEvent e{StreamEvent::Kind::kRequested, s.id};
     e.destination = *dst;
     emit(e);
-    dropRequestHeaders(s.method, s.authority);
+    s.request.reset();  // the request head is no longer needed
     return;
   }
   if (submitResponse(s, 200) != 0) {
@@ -59,8 +54,7 @@ void HboneServer::onHeadersComplete(Stream& s, const nghttp2_frame& frame) {
   e.status = 200;
   e.destination = *dst;
   emit(e);
-  // Request header strings are no longer needed.
-  dropRequestHeaders(s.method, s.authority);
+  s.request.reset();  // the request head is no longer needed
 }
 
 HboneServer::Stream* HboneServer::awaiting(std::int32_t stream) {

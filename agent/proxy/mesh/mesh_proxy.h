@@ -85,6 +85,12 @@ struct MeshProxyOptions {
   // An HBONE connection (either role) that has not completed its TLS handshake
   // by then is closed and counted (handshake_timeouts).
   std::chrono::milliseconds handshakeTimeout{10000};
+  // A TCP connect to a workload (outbound to a same-node endpoint, inbound
+  // for a tunnel request) that has no answer by then is cancelled and
+  // counted (connect_timeouts): the outbound side tries another endpoint, a
+  // tunnel request is answered 503. Without it a silent (blackholed)
+  // destination holds the client for the kernel's SYN retries (~2 min).
+  std::chrono::milliseconds connectTimeout{5000};
   // What a peer node must present on its HBONE listener; nullopt: the node
   // identity in the verifier's trust domain (kPeerNodeNamespace /
   // kPeerNodeServiceAccount). Anything else fails the client handshake

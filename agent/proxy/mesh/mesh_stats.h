@@ -37,6 +37,7 @@ namespace nodemesh::proxy::mesh {
   X(endpoint_retries, "outbound connections retried on another endpoint after a failed attempt")   \
   X(endpoints_ejected, "endpoints a worker skipped for a while after a failed attempt (outliers)")  \
   X(backend_unavailable, "tunnel requests answered 503: the local destination refused the connect") \
+  X(connect_timeouts, "connects to a workload with no answer within connectTimeout: cancelled")    \
   X(peer_identity_mismatch, "HBONE connections refused: the peer presented no node identity")      \
   X(tunnels_idle_closed, "pooled HBONE connections closed (GOAWAY) after idleTunnelTimeout unused")
 

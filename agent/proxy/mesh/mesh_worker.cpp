@@ -53,8 +53,9 @@ Status MeshWorker::init() {
   multishotAccept_ = eo.want.multishot_accept;
   multishotRecv_ = eo.want.multishot_recv;
   recvCap_ = eo.want.multishot_recv_cap;
-  if (Status s = buffers_.init(ring_.get(), 0, eo.buffer_count, eo.buffer_size); !s)
+  if (Status s = buffers_.init(ring_.get(), 0, eo.buffer_count, eo.buffer_size, eo.buffer_initial); !s)
     return s.error().wrap("mesh worker " + std::to_string(index_));
+  counters_.buffers_provided.store(buffers_.provided(), std::memory_order_relaxed);
   links_.assign(eo.buffer_count, BufferLink{});
 
   auto cctx = hbone::TlsContext::client(shared_.identity.verifier);
@@ -71,7 +72,7 @@ Status MeshWorker::init() {
   reloadTable();
 
   // The tick bounds how late a handshake deadline or an idle tunnel is noticed.
-  std::chrono::milliseconds every = options_.handshakeTimeout / 4;
+  std::chrono::milliseconds every = std::min(options_.handshakeTimeout, options_.connectTimeout) / 4;
   if (options_.idleTunnelTimeout.count() > 0) every = std::min(every, options_.idleTunnelTimeout / 4);
   auto tick = std::clamp(every, std::chrono::milliseconds(10), std::chrono::milliseconds(1000));
   tick_.tv_sec = tick.count() / 1000;
@@ -341,6 +342,7 @@ void MeshWorker::onTimer() {
     closeTunnel(t);
   }
   closeIdleTunnels(now);
+  expireConnects(now);
   pruneEjections(now);
   armTimer();
 }
@@ -385,8 +387,12 @@ void MeshWorker::dropBuffer(std::uint16_t bid, std::uint32_t unsent) {
   buffers_.recycle(bid);
 }
 
+void MeshWorker::growBuffers() {
+  if (buffers_.grow()) counters_.buffers_provided.store(buffers_.provided(), std::memory_order_relaxed);
+}
+
 void MeshWorker::reviveStalled() {
-  if (stalled_.empty() || counters_.buffers_in_use.load(std::memory_order_relaxed) >= buffers_.count()) return;
+  if (stalled_.empty() || counters_.buffers_in_use.load(std::memory_order_relaxed) >= buffers_.provided()) return;
   std::vector<DirRef> stalls;
   stalls.swap(stalled_);
   for (const DirRef& s : stalls) {

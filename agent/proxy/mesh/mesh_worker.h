@@ -121,6 +121,8 @@ class MeshWorker {
     std::uint16_t ops = 0;
     bool inUse = false, closing = false;
     bool connectInflight = false;
+    bool connectTimedOut = false;  // the tick cancelled the connect (expireConnects)
+    std::uint8_t connects = 0;     // connects started (retries start more): tells PendingConnects apart
     bool ready = false;         // every side connected / opened: bytes may flow
     std::int8_t streamSide = -1;  // the side that is an HBONE stream, if any
     std::int8_t connectSide = -1; // the side whose socket is connecting
@@ -186,6 +188,7 @@ class MeshWorker {
   void cancelOp(std::uint64_t userData);
   void onAccept(std::uint32_t listener, int res, bool more);
   void onTimer();
+  void expireConnects(Clock::time_point now);
   void beginStop();
   void reloadTable();
   bool publish(bool force);
@@ -193,6 +196,7 @@ class MeshWorker {
   void dropBuffer(std::uint16_t bid, std::uint32_t unsent);
   void notePeak();
   void reviveStalled();
+  void growBuffers();  // on ENOBUFS: more buffers if the ring may grow
   void afterBatch();
 
   // ---- tenancy (relay.cpp)
@@ -326,6 +330,15 @@ class MeshWorker {
   std::unordered_map<std::string, std::vector<std::uint32_t>> pool_;  // poolKey -> client tunnel slots
   std::vector<std::uint32_t> dirty_;                                  // tunnel slots
   std::vector<DirRef> stalled_;
+  // Relays with a connect in flight, oldest first (one connect timeout for
+  // all): the tick cancels those past their deadline. Entries of relays that
+  // connected or closed meanwhile are skipped by generation and flag.
+  struct PendingConnect {
+    std::uint32_t slot, gen;
+    std::uint8_t connect;  // Relay::connects when it started
+    Clock::time_point deadline;
+  };
+  std::deque<PendingConnect> connecting_;
   std::vector<std::uint32_t> revive_;  // namespace indices with paused relays and room again
   std::vector<NsLocal> ns_;
   std::unordered_map<std::string, std::uint32_t> nsIndex_;

@@ -145,10 +145,31 @@ void MeshWorker::relayConnect(Relay& r, int side, const SocketAddress& to) {
   r.connectInflight = true;
   ++r.ops;
   submit(sqe, encode(MeshOp::kRelayConnect, r.slot, r.gen));
+  connecting_.push_back({r.slot, r.gen, ++r.connects, Clock::now() + options_.connectTimeout});
+}
+
+void MeshWorker::expireConnects(Clock::time_point now) {
+  while (!connecting_.empty()) {
+    const PendingConnect& p = connecting_.front();
+    Relay* r = p.slot < relays_.size() ? &relays_[p.slot] : nullptr;
+    const bool live =
+        r != nullptr && r->inUse && r->gen == p.gen && r->connects == p.connect && r->connectInflight && !r->closing;
+    if (live && now < p.deadline) break;  // the rest are younger
+    if (live) {
+      r->connectTimedOut = true;
+      cancelOp(encode(MeshOp::kRelayConnect, r->slot, r->gen));  // completes with -ECANCELED
+    }
+    connecting_.pop_front();
+  }
 }
 
 void MeshWorker::onRelayConnect(Relay& r, int res) {
   if (r.closing) return;
+  if (r.connectTimedOut && res < 0) {
+    r.connectTimedOut = false;
+    res = -ETIMEDOUT;
+    bump(mesh_.connect_timeouts);
+  }
   if (res < 0) {
     WorkerCounters::add(counters_.upstream_connect_failures);
     spdlog::debug("mesh worker {}: connect to {} failed: {}", index_, r.connectAddr.toString(), std::strerror(-res));
@@ -241,6 +262,7 @@ void MeshWorker::onRelayRecv(Relay& r, int d, int res, std::uint32_t flags) {
   switch (-res) {
     case ENOBUFS:
       WorkerCounters::add(counters_.enobufs_stalls);
+      growBuffers();
       x.stalled = true;
       stalled_.push_back(DirRef{r.slot, r.gen, std::uint8_t(d)});
       return;

@@ -178,6 +178,7 @@ void MeshWorker::onTunnelRecv(Tunnel& t, int res, std::uint32_t flags) {
   switch (-res) {
     case ENOBUFS:
       WorkerCounters::add(counters_.enobufs_stalls);
+      growBuffers();
       t.stalled = true;
       stalled_.push_back(DirRef{t.slot, t.gen, kTunnelStall});
       return;
