@@ -1,13 +1,11 @@
 #include "sources/kubernetes/api_client.h"
 
-#include <curl/curl.h>
-
 #include <algorithm>
 #include <cctype>
 #include <memory>
-#include <mutex>
 
 #include "common/system_paths.h"
+#include "sources/kubernetes/curl_library.h"
 
 namespace nodemesh::kube {
 namespace {
@@ -15,19 +13,17 @@ namespace {
 constexpr std::size_t kMaxErrorBody = 64 * 1024;
 constexpr long kConnectTimeoutSeconds = 10;
 
+// Only reached once curlLibrary() loaded: the API calls below check it first.
+const CurlLibrary& curl() { return *curlLibrary().value(); }
+
 struct CurlDeleter {
-  void operator()(CURL* c) const { curl_easy_cleanup(c); }
+  void operator()(CURL* c) const { curl().easyCleanup(c); }
 };
 struct SlistDeleter {
-  void operator()(curl_slist* l) const { curl_slist_free_all(l); }
+  void operator()(curl_slist* l) const { curl().slistFreeAll(l); }
 };
 using CurlPtr = std::unique_ptr<CURL, CurlDeleter>;
 using SlistPtr = std::unique_ptr<curl_slist, SlistDeleter>;
-
-void globalInit() {
-  static std::once_flag once;
-  std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
-}
 
 struct Transfer {
   CURL* curl = nullptr;
@@ -46,7 +42,7 @@ size_t writeCallback(char* ptr, size_t size, size_t nmemb, void* userdata) {
     return n;
   }
   long status = 0;
-  curl_easy_getinfo(t->curl, CURLINFO_RESPONSE_CODE, &status);
+  curl().easyGetinfo(t->curl, CURLINFO_RESPONSE_CODE, &status);
   if (status != 200) {
     if (t->errorBody.size() < kMaxErrorBody) t->errorBody.append(ptr, std::min(n, kMaxErrorBody - t->errorBody.size()));
     return n;
@@ -70,35 +66,35 @@ int progressCallback(void* userdata, curl_off_t, curl_off_t, curl_off_t, curl_of
 // Sets up the handle for one GET; the header list must outlive the transfer.
 Result<SlistPtr> prepare(CURL* c, const ClientConfig& cfg, const std::string& url, std::chrono::seconds timeout,
                          Transfer& t) {
-  curl_easy_setopt(c, CURLOPT_URL, url.c_str());
-  curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-  curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, kConnectTimeoutSeconds);
-  curl_easy_setopt(c, CURLOPT_TIMEOUT, static_cast<long>(timeout.count()));
-  curl_easy_setopt(c, CURLOPT_TCP_KEEPALIVE, 1L);
-  curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
-  curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
-  curl_easy_setopt(c, CURLOPT_ACCEPT_ENCODING, "");  // gzip if the server offers it
-  curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, writeCallback);
-  curl_easy_setopt(c, CURLOPT_WRITEDATA, &t);
-  curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
-  curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, progressCallback);
-  curl_easy_setopt(c, CURLOPT_XFERINFODATA, &t);
-  curl_easy_setopt(c, CURLOPT_USERAGENT, "nodemesh-agent");
+  curl().easySetopt(c, CURLOPT_URL, url.c_str());
+  curl().easySetopt(c, CURLOPT_NOSIGNAL, 1L);
+  curl().easySetopt(c, CURLOPT_CONNECTTIMEOUT, kConnectTimeoutSeconds);
+  curl().easySetopt(c, CURLOPT_TIMEOUT, static_cast<long>(timeout.count()));
+  curl().easySetopt(c, CURLOPT_TCP_KEEPALIVE, 1L);
+  curl().easySetopt(c, CURLOPT_FOLLOWLOCATION, 0L);
+  curl().easySetopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
+  curl().easySetopt(c, CURLOPT_ACCEPT_ENCODING, "");  // gzip if the server offers it
+  curl().easySetopt(c, CURLOPT_WRITEFUNCTION, writeCallback);
+  curl().easySetopt(c, CURLOPT_WRITEDATA, &t);
+  curl().easySetopt(c, CURLOPT_NOPROGRESS, 0L);
+  curl().easySetopt(c, CURLOPT_XFERINFOFUNCTION, progressCallback);
+  curl().easySetopt(c, CURLOPT_XFERINFODATA, &t);
+  curl().easySetopt(c, CURLOPT_USERAGENT, "nodemesh-agent");
 
-  curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, cfg.insecureSkipTlsVerify ? 0L : 1L);
-  curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, cfg.insecureSkipTlsVerify ? 0L : 2L);
+  curl().easySetopt(c, CURLOPT_SSL_VERIFYPEER, cfg.insecureSkipTlsVerify ? 0L : 1L);
+  curl().easySetopt(c, CURLOPT_SSL_VERIFYHOST, cfg.insecureSkipTlsVerify ? 0L : 2L);
   // The blobs are copied by libcurl (CURL_BLOB_COPY).
   if (!cfg.caPem.empty()) {
     curl_blob blob{const_cast<char*>(cfg.caPem.data()), cfg.caPem.size(), CURL_BLOB_COPY};
-    curl_easy_setopt(c, CURLOPT_CAINFO_BLOB, &blob);
+    curl().easySetopt(c, CURLOPT_CAINFO_BLOB, &blob);
   }
   if (!cfg.clientCertPem.empty()) {
     curl_blob cert{const_cast<char*>(cfg.clientCertPem.data()), cfg.clientCertPem.size(), CURL_BLOB_COPY};
     curl_blob key{const_cast<char*>(cfg.clientKeyPem.data()), cfg.clientKeyPem.size(), CURL_BLOB_COPY};
-    curl_easy_setopt(c, CURLOPT_SSLCERT_BLOB, &cert);
-    curl_easy_setopt(c, CURLOPT_SSLCERTTYPE, "PEM");
-    curl_easy_setopt(c, CURLOPT_SSLKEY_BLOB, &key);
-    curl_easy_setopt(c, CURLOPT_SSLKEYTYPE, "PEM");
+    curl().easySetopt(c, CURLOPT_SSLCERT_BLOB, &cert);
+    curl().easySetopt(c, CURLOPT_SSLCERTTYPE, "PEM");
+    curl().easySetopt(c, CURLOPT_SSLKEY_BLOB, &key);
+    curl().easySetopt(c, CURLOPT_SSLKEYTYPE, "PEM");
   }
 
   std::string token = cfg.token;
@@ -108,21 +104,20 @@ Result<SlistPtr> prepare(CURL* c, const ClientConfig& cfg, const std::string& ur
     token = *text;
     while (!token.empty() && (token.back() == '\n' || token.back() == '\r' || token.back() == ' ')) token.pop_back();
   }
-  curl_slist* headers = curl_slist_append(nullptr, "Accept: application/json");
-  if (!token.empty()) headers = curl_slist_append(headers, ("Authorization: Bearer " + token).c_str());
-  curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers);
+  curl_slist* headers = curl().slistAppend(nullptr, "Accept: application/json");
+  if (!token.empty()) headers = curl().slistAppend(headers, ("Authorization: Bearer " + token).c_str());
+  curl().easySetopt(c, CURLOPT_HTTPHEADER, headers);
   return SlistPtr(headers);
 }
 
 }  // namespace
 
-ApiClient::ApiClient(ClientConfig config) : config_(std::move(config)) {
-  globalInit();
-}
+ApiClient::ApiClient(ClientConfig config) : config_(std::move(config)) {}
 
 Result<HttpResponse> ApiClient::get(const std::string& pathAndQuery, std::chrono::seconds timeout,
                                     const std::atomic<bool>* stop) const {
-  CurlPtr c(curl_easy_init());
+  if (!curlLibrary()) return curlLibrary().error();
+  CurlPtr c(curl().easyInit());
   if (!c) return Error{"libcurl: cannot create a handle", 0};
   Transfer t;
   t.curl = c.get();
@@ -130,10 +125,10 @@ Result<HttpResponse> ApiClient::get(const std::string& pathAndQuery, std::chrono
   const std::string url = config_.server + pathAndQuery;
   auto headers = prepare(c.get(), config_, url, timeout, t);
   if (!headers) return headers.error();
-  CURLcode rc = curl_easy_perform(c.get());
-  if (rc != CURLE_OK) return Error{"GET " + url + ": " + curl_easy_strerror(rc), 0};
+  CURLcode rc = curl().easyPerform(c.get());
+  if (rc != CURLE_OK) return Error{"GET " + url + ": " + curl().easyStrerror(rc), 0};
   HttpResponse r;
-  curl_easy_getinfo(c.get(), CURLINFO_RESPONSE_CODE, &r.status);
+  curl().easyGetinfo(c.get(), CURLINFO_RESPONSE_CODE, &r.status);
   r.body = std::move(t.body);
   return r;
 }
@@ -141,7 +136,8 @@ Result<HttpResponse> ApiClient::get(const std::string& pathAndQuery, std::chrono
 Result<StreamEnd> ApiClient::stream(const std::string& pathAndQuery, std::chrono::seconds timeout,
                                     const std::function<bool(std::string_view)>& onData,
                                     const std::atomic<bool>* stop) const {
-  CurlPtr c(curl_easy_init());
+  if (!curlLibrary()) return curlLibrary().error();
+  CurlPtr c(curl().easyInit());
   if (!c) return Error{"libcurl: cannot create a handle", 0};
   Transfer t;
   t.curl = c.get();
@@ -150,13 +146,13 @@ Result<StreamEnd> ApiClient::stream(const std::string& pathAndQuery, std::chrono
   const std::string url = config_.server + pathAndQuery;
   auto headers = prepare(c.get(), config_, url, timeout, t);
   if (!headers) return headers.error();
-  CURLcode rc = curl_easy_perform(c.get());
+  CURLcode rc = curl().easyPerform(c.get());
   StreamEnd end;
-  curl_easy_getinfo(c.get(), CURLINFO_RESPONSE_CODE, &end.status);
+  curl().easyGetinfo(c.get(), CURLINFO_RESPONSE_CODE, &end.status);
   end.errorBody = std::move(t.errorBody);
   end.aborted = t.aborted;
   end.clean = rc == CURLE_OK;
-  if (rc != CURLE_OK) end.transportError = "GET " + url + ": " + curl_easy_strerror(rc);
+  if (rc != CURLE_OK) end.transportError = "GET " + url + ": " + curl().easyStrerror(rc);
   return end;
 }
 
