@@ -8,6 +8,8 @@
 #include <cerrno>
 #include <exception>
 #include <new>
+#include <optional>
+#include <string>
 #include <vector>
 
 #include "common/unique_fd.h"
@@ -37,26 +39,35 @@ void resolveWorkloads(state::Snapshot& s, const Sites& sites) {
   }
 }
 
-Result<state::Snapshot> parseChecked(std::string_view yamlText, const std::string& sourceName) {
-  Diagnostics diag(sourceName);
+// The one document of a config text; nullopt (with diag filled) when the text
+// is too big, not YAML, empty or more than one document.
+std::optional<YAML::Node> singleDocument(std::string_view yamlText, Diagnostics& diag, const char* expected) {
   if (yamlText.size() > kMaxConfigBytes) {
     diag.addGeneral(0, 0, "config is " + std::to_string(yamlText.size()) + " bytes; the limit is " +
                               std::to_string(kMaxConfigBytes));
-    return diag.toError();
+    return std::nullopt;
   }
   std::vector<YAML::Node> docs = loadYamlDocuments(yamlText, diag);
-  if (!diag.empty()) return diag.toError();
+  if (!diag.empty()) return std::nullopt;
   if (docs.empty() || !present(docs.front())) {
-    diag.addGeneral(0, 0, "document is empty; expected a map with 'node' (and optionally 'mesh', 'nodes', "
-                          "'namespaces', 'workloads', 'services', 'authorization')");
-    return diag.toError();
+    diag.addGeneral(0, 0, std::string("document is empty; expected ") + expected);
+    return std::nullopt;
   }
   if (docs.size() > 1) {
     diag.addGeneral(0, 0, "contains " + std::to_string(docs.size()) +
                               " YAML documents ('---'); a config is exactly one document");
-    return diag.toError();
+    return std::nullopt;
   }
-  Decoded decoded = decodeDocument(docs.front(), diag);
+  return docs.front();
+}
+
+Result<state::Snapshot> parseChecked(std::string_view yamlText, const std::string& sourceName) {
+  Diagnostics diag(sourceName);
+  std::optional<YAML::Node> doc = singleDocument(
+      yamlText, diag,
+      "a map with 'node' (and optionally 'mesh', 'nodes', 'namespaces', 'workloads', 'services', 'authorization')");
+  if (!doc) return diag.toError();
+  Decoded decoded = decodeDocument(*doc, diag);
   if (!diag.full()) validateSnapshot(decoded, diag);
   if (!diag.empty()) return diag.toError();
 
@@ -75,11 +86,20 @@ Result<state::Snapshot> parseChecked(std::string_view yamlText, const std::strin
   return snapshot;
 }
 
-}  // namespace
+Result<state::MeshSettings> parseMeshChecked(std::string_view yamlText, const std::string& sourceName) {
+  Diagnostics diag(sourceName);
+  std::optional<YAML::Node> doc = singleDocument(yamlText, diag, "a map with 'mesh'");
+  if (!doc) return diag.toError();
+  Decoded decoded = decodeMeshDocument(*doc, diag);
+  if (!diag.empty()) return diag.toError();
+  return decoded.snapshot.mesh;
+}
 
-Result<state::Snapshot> parseConfig(std::string_view yamlText, const std::string& sourceName) {
+// Both parsers turn anything thrown (yaml-cpp, allocation) into an Error.
+template <typename T, typename Parse>
+Result<T> guarded(Parse parse, const std::string& sourceName) {
   try {
-    return parseChecked(yamlText, sourceName);
+    return parse();
   } catch (const std::bad_alloc&) {
     return Error{sourceName + ": out of memory while parsing the config", ENOMEM};
   } catch (const std::exception& e) {
@@ -89,7 +109,7 @@ Result<state::Snapshot> parseConfig(std::string_view yamlText, const std::string
   }
 }
 
-Result<state::Snapshot> loadConfigFile(const std::string& path) {
+Result<std::string> readConfigText(const std::string& path) {
   UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
   if (!fd) return Error::sys("opening config " + path);
   std::string text;
@@ -102,10 +122,32 @@ Result<state::Snapshot> loadConfigFile(const std::string& path) {
     }
     if (n == 0) break;
     text.append(buf, static_cast<std::size_t>(n));
-    // Stop early on something huge (or endless, like /dev/zero); parseConfig reports the size.
+    // Stop early on something huge (or endless, like /dev/zero); the parser reports the size.
     if (text.size() > kMaxConfigBytes) break;
   }
-  return parseConfig(text, path);
+  return text;
+}
+
+}  // namespace
+
+Result<state::Snapshot> parseConfig(std::string_view yamlText, const std::string& sourceName) {
+  return guarded<state::Snapshot>([&] { return parseChecked(yamlText, sourceName); }, sourceName);
+}
+
+Result<state::Snapshot> loadConfigFile(const std::string& path) {
+  auto text = readConfigText(path);
+  if (!text) return text.error();
+  return parseConfig(*text, path);
+}
+
+Result<state::MeshSettings> parseMeshConfig(std::string_view yamlText, const std::string& sourceName) {
+  return guarded<state::MeshSettings>([&] { return parseMeshChecked(yamlText, sourceName); }, sourceName);
+}
+
+Result<state::MeshSettings> loadMeshConfigFile(const std::string& path) {
+  auto text = readConfigText(path);
+  if (!text) return text.error();
+  return parseMeshConfig(*text, path);
 }
 
 std::string_view embeddedExampleConfig() {

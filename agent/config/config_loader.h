@@ -30,6 +30,13 @@ Result<state::Snapshot> parseConfig(std::string_view yamlText, const std::string
 // the path and the errno text (Error::code carries the errno).
 Result<state::Snapshot> loadConfigFile(const std::string& path);
 
+// A file holding only the `mesh` section (docs/CONFIG.md), for sources that
+// take everything else from elsewhere (Kubernetes: --mesh-config). Same
+// rules, limits and error format as parseConfig; `mesh` absent or null means
+// all defaults, any other top-level field is an error. Never throws.
+Result<state::MeshSettings> parseMeshConfig(std::string_view yamlText, const std::string& sourceName);
+Result<state::MeshSettings> loadMeshConfigFile(const std::string& path);
+
 // The bytes of examples/demo.yaml, compiled in.
 std::string_view embeddedExampleConfig();
 

@@ -520,4 +520,17 @@ Decoded decodeDocument(const YAML::Node& root, Diagnostics& diag) {
   return out;
 }
 
+Decoded decodeMeshDocument(const YAML::Node& root, Diagnostics& diag) {
+  Decoded out;
+  if (!root.IsMap()) {
+    diag.add(locate(root, "(top level)"), std::string("must be a map with the field mesh; got ") + describe(root));
+    return out;
+  }
+  MapReader m(root, "", {"mesh"}, diag);
+  // "mesh:" with nothing under it (a ConfigMap with every setting commented
+  // out) means the defaults, like an absent one.
+  if (m.has("mesh") && !m.value("mesh").IsNull()) decodeMesh(m.value("mesh"), out, diag);
+  return out;
+}
+
 }  // namespace nodemesh::config

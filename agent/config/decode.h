@@ -82,4 +82,9 @@ struct Decoded {
 // meaningful when diag stays empty.
 Decoded decodeDocument(const YAML::Node& root, Diagnostics& diag);
 
+// Decodes a document that holds only the `mesh` section (the Kubernetes
+// source's --mesh-config file), with the same rules and messages; the result
+// is in snapshot.mesh.
+Decoded decodeMeshDocument(const YAML::Node& root, Diagnostics& diag);
+
 }  // namespace nodemesh::config

@@ -6,6 +6,7 @@
 #include <cstdlib>
 #include <filesystem>
 
+#include "config/config_loader.h"
 #include "sources/kubernetes/client_config.h"
 
 namespace nodemesh::daemon {
@@ -25,6 +26,14 @@ Result<KubeWiring> kubeWiring(const KubeFlags& flags, const std::string& cgroupM
   w.options.nodeName = flags.nodeName.empty() ? defaultNodeName() : flags.nodeName;
   if (w.options.nodeName.empty())
     return Error{"no node name: pass --node-name or set NODE_NAME (downward API: spec.nodeName)", 0};
+
+  // Read once at start: the file is mounted from a ConfigMap, and a change
+  // (a new CA, other ports) restarts the proxy anyway, so it takes a rollout.
+  if (!flags.meshConfig.empty()) {
+    auto mesh = config::loadMeshConfigFile(flags.meshConfig);
+    if (!mesh) return mesh.error().wrap("--mesh-config");
+    w.options.mesh = std::move(*mesh);
+  }
 
   w.options.cgroupRoot = cgroupMount;
   if (!flags.kubepodsParent.empty()) {

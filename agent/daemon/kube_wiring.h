@@ -15,6 +15,7 @@ struct KubeFlags {
   bool inCluster = false;      // --kubernetes
   std::string kubeconfig;      // --kubeconfig PATH
   std::string nodeName;        // --node-name; empty: $NODE_NAME, else the hostname
+  std::string meshConfig;      // --mesh-config PATH: a YAML file with the `mesh` section; empty: defaults
   std::string kubepodsParent;  // hidden --kube-cgroup-root: a directory inside the cgroup2 mount
                                // the kubepods tree is looked up under (tests); empty: the mount
 };
@@ -30,8 +31,8 @@ struct KubeWiring {
 // $NODE_NAME (the downward API's spec.nodeName), else the hostname.
 std::string defaultNodeName();
 
-// Reads the client config (in-cluster or kubeconfig) and fills the options.
-// cgroupMount is the discovered cgroup2 mount.
+// Reads the client config (in-cluster or kubeconfig) and the mesh settings
+// file, and fills the options. cgroupMount is the discovered cgroup2 mount.
 Result<KubeWiring> kubeWiring(const KubeFlags& flags, const std::string& cgroupMount);
 
 // The source reports cgroups relative to the root it probed; the agent

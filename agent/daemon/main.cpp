@@ -49,6 +49,19 @@ int checkConfig(const std::optional<std::string>& path) {
   return 0;
 }
 
+// --check-config --mesh-config PATH without a Kubernetes source: checks the
+// file alone (the manifests' ConfigMap is checked this way).
+int checkMeshConfig(const std::string& path) {
+  auto mesh = config::loadMeshConfigFile(path);
+  if (!mesh) {
+    std::cerr << mesh.error().message << "\n";
+    return 1;
+  }
+  std::cout << path << ": valid mesh settings (trust domain " << mesh->trustDomain << ", "
+            << (mesh->caCertFile.empty() ? std::string("development CA") : "CA " + mesh->caCertFile) << ")\n";
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -72,7 +85,11 @@ int main(int argc, char** argv) {
   auto* kubeCgroupOpt = app.add_option("--kube-cgroup-root", kube.kubepodsParent,
                                        "directory inside the cgroup2 mount holding the kubepods tree (tests)")
                             ->group("");
-  configOpt->excludes(inClusterOpt)->excludes(kubeconfigOpt);
+  auto* meshConfigOpt = app.add_option("--mesh-config", kube.meshConfig,
+                                       "with --kubernetes/--kubeconfig: YAML file with the config file's `mesh` "
+                                       "section (trust domain, CA files, proxy ports, workers, socketRedirect); "
+                                       "default: every default (trust domain cluster.local, development CA)");
+  configOpt->excludes(inClusterOpt)->excludes(kubeconfigOpt)->excludes(meshConfigOpt);
   inClusterOpt->excludes(kubeconfigOpt);
   app.add_option("--pin-root", opts.pinRoot, "bpffs directory for pinned maps and links")->capture_default_str();
   app.add_option("--admin-socket", opts.adminSocket, "UNIX socket of the admin API")->capture_default_str();
@@ -94,6 +111,11 @@ int main(int argc, char** argv) {
   const bool kubeMode = kube.inCluster || !kube.kubeconfig.empty();
   if (!kubeMode && (nodeNameOpt->count() || kubeCgroupOpt->count())) {
     std::cerr << "--node-name and --kube-cgroup-root need --kubernetes or --kubeconfig\n";
+    return 2;
+  }
+  if (!kubeMode && meshConfigOpt->count() && !check) {
+    std::cerr << "--mesh-config needs --kubernetes or --kubeconfig (with a config file, write the mesh section "
+                 "in it; --check-config --mesh-config PATH checks the file alone)\n";
     return 2;
   }
 
@@ -119,9 +141,9 @@ int main(int argc, char** argv) {
     opts.nodeName = wiring->options.nodeName;
   }
   if (check) {
-    if (!wiring) return checkConfig(opts.configPath);
+    if (!wiring) return kube.meshConfig.empty() ? checkConfig(opts.configPath) : checkMeshConfig(kube.meshConfig);
     std::cout << wiring->description << ": valid (server " << wiring->options.client.server << ", node "
-              << wiring->options.nodeName << ")\n";
+              << wiring->options.nodeName << ", trust domain " << wiring->options.mesh.trustDomain << ")\n";
     return 0;
   }
   if (cleanup) {

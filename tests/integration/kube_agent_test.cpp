@@ -5,7 +5,9 @@
 // to the agent with the hidden --kube-cgroup-root flag, so the hooks attach to
 // a real cgroup the test owns and nothing of the host's kubepods is touched.
 // The ClusterIPs are in 127.96.0.0/16: from the root namespace, VIPs must be
-// loopback addresses.
+// loopback addresses. The node addresses (InternalIPs) are loopback too, and
+// the mesh ports (--mesh-config) are not the defaults, so a real agent on the
+// machine never clashes.
 #include <linux/bpf.h>
 #include <signal.h>
 
@@ -32,6 +34,8 @@ constexpr const char* kVip = "127.96.0.30";
 constexpr const char* kOtherVip = "127.96.0.31";
 constexpr const char* kPodUid = "3c4d5e6f-7a8b-4c9d-8e0f-1a2b3c4d5e60";
 constexpr const char* kLatePodUid = "4d5e6f7a-8b9c-4d0e-9f1a-2b3c4d5e6f71";
+constexpr const char* kNodeIp = "127.0.0.41";
+constexpr const char* kPeerIp = "127.0.0.42";
 
 bool waitFor(const std::function<bool()>& cond, int ms = 10000) {
   for (int i = 0; i < ms / 20; ++i) {
@@ -111,6 +115,21 @@ json service(const std::string& name, const std::string& vip, const std::string&
 
 // One slice per backend: the backends listen on 127.0.0.1 with different
 // ports, as pods resolving the named port "http" differently would.
+// A Node as the API server writes it (trimmed to what a kubelet always sets).
+json node(const std::string& name, const std::string& internalIp, bool ready, int rv) {
+  json m = meta("", name, "5e6f7a8b-0000-4000-8000-0000000000" + std::to_string(rv % 100), rv);
+  m["labels"] = {{"kubernetes.io/hostname", name}, {"kubernetes.io/os", "linux"}};
+  return {{"metadata", m},
+          {"spec", {{"podCIDR", "10.244.0.0/24"}, {"podCIDRs", {"10.244.0.0/24"}}}},
+          {"status",
+           {{"conditions",
+             {{{"type", "MemoryPressure"}, {"status", "False"}, {"reason", "KubeletHasSufficientMemory"}},
+              {{"type", "Ready"}, {"status", ready ? "True" : "Unknown"}, {"reason", ready ? "KubeletReady" : "NodeStatusUnknown"}}}},
+            {"addresses", {{{"type", "InternalIP"}, {"address", internalIp}}, {{"type", "Hostname"}, {"address", name}}}},
+            {"daemonEndpoints", {{"kubeletEndpoint", {{"Port", 10250}}}}},
+            {"nodeInfo", {{"kubeletVersion", "v1.29.4"}, {"operatingSystem", "linux"}, {"architecture", "amd64"}}}}}};
+}
+
 json slice(const std::string& service, const std::string& name, std::uint16_t port, bool ready, int rv) {
   json m = meta("test", name, "e" + std::to_string(port) + "-0000-4000-8000-000000000000", rv);
   m["labels"] = {{"kubernetes.io/service-name", service},
@@ -176,9 +195,12 @@ TEST_F(KubeAgentTest, ConvergesFromTheApiServerAndFollowsItsWatches) {
   const std::string client = kubepods.addPod(kPodUid);
   TcpBackend a("a"), b("b"), c("c"), decoy("decoy");
   FakeApiServer api;
+  // test is a meshed namespace: web is mtls (through the node proxy), other
+  // is annotated back to l4.
+  json other = service("other", kOtherVip, "1b2c3d4e-0000-4000-8000-000000000002", 91);
+  other["metadata"]["annotations"] = {{"nodemesh.io/mode", "l4"}};
   api.setList("services", list("ServiceList", "v1",
-                               {service("web", kVip, "1b2c3d4e-0000-4000-8000-000000000001", 90),
-                                service("other", kOtherVip, "1b2c3d4e-0000-4000-8000-000000000002", 91)}));
+                               {service("web", kVip, "1b2c3d4e-0000-4000-8000-000000000001", 90), other}));
   api.setList("endpointslices",
               list("EndpointSliceList", "discovery.k8s.io/v1",
                    {slice("web", "web-a", a.port(), true, 92), slice("web", "web-b", b.port(), true, 93),
@@ -192,6 +214,10 @@ TEST_F(KubeAgentTest, ConvergesFromTheApiServerAndFollowsItsWatches) {
                                                {"nodemesh.io/dataplane-mode", "enabled"}}}}},
                      {"spec", {{"finalizers", {"kubernetes"}}}},
                      {"status", {{"phase", "Active"}}}}}));
+  // This node, a Ready peer and a peer that is not Ready.
+  api.setList("nodes", list("NodeList", "v1",
+                            {node(kNode, kNodeIp, true, 80), node("kube-peer-1", kPeerIp, true, 81),
+                             node("kube-peer-2", "127.0.0.43", false, 82)}));
   // The pods list is not ready yet: the agent must wait, applying nothing.
   api.setList("pods", R"({"kind":"Status","apiVersion":"v1","status":"Failure","message":"not yet","code":503})", 503);
 
@@ -208,6 +234,11 @@ TEST_F(KubeAgentTest, ConvergesFromTheApiServerAndFollowsItsWatches) {
     }
   } removeTmp{tmpDir};
   const std::string kubeconfig = tmpDir + "/kubeconfig";
+  const std::string meshConfig = tmpDir + "/mesh.yaml";
+  {
+    std::ofstream out(meshConfig);
+    out << "mesh:\n  trustDomain: kube-test.local\n  outboundPort: 25201\n  inboundPort: 25208\n  workers: 1\n";
+  }
   {
     std::ofstream out(kubeconfig);
     out << "apiVersion: v1\nkind: Config\nclusters:\n- name: fake\n  cluster: {server: \"" << api.url()
@@ -216,7 +247,8 @@ TEST_F(KubeAgentTest, ConvergesFromTheApiServerAndFollowsItsWatches) {
   }
 
   AgentProcess agent(AgentProcess::SourceArgs{
-      {"--kubeconfig", kubeconfig, "--node-name", kNode, "--kube-cgroup-root", kubepods.root()}});
+      {"--kubeconfig", kubeconfig, "--node-name", kNode, "--kube-cgroup-root", kubepods.root(), "--mesh-config",
+       meshConfig}});
   ASSERT_TRUE(agent.start()) << agent.logs();
 
   // (e, before the sync) Started, datapath loaded, admin API up, nothing applied.
@@ -233,7 +265,7 @@ TEST_F(KubeAgentTest, ConvergesFromTheApiServerAndFollowsItsWatches) {
   ASSERT_TRUE(waitFor([&] { return status(agent)["agent"]["configVersion"] == 1; })) << agent.logs();
   ASSERT_TRUE(waitFor([&] {
     return api.watching("services", 1) && api.watching("endpointslices", 1) && api.watching("namespaces", 1) &&
-           api.watching("pods", 1);
+           api.watching("pods", 1) && api.watching("nodes", 1);
   })) << agent.logs();
 
   // (e) The status names the source; the hooks sit on the kubepods root.
@@ -249,10 +281,19 @@ TEST_F(KubeAgentTest, ConvergesFromTheApiServerAndFollowsItsWatches) {
   for (const auto& p : st["programs"])
     sawPrograms = sawPrograms || p["cgroup"].get<std::string>().find("/kubepods.slice") != std::string::npos;
   EXPECT_TRUE(sawPrograms) << st["programs"].dump(2);
+  // The mesh: the pod is a meshed workload, the node proxy serves HBONE on
+  // this node's InternalIP, the Ready peer is known.
+  EXPECT_EQ(st["mesh"]["proxy"], "running") << st["mesh"].dump(2) << agent.logs();
+  EXPECT_EQ(st["mesh"]["hboneListener"], std::string(kNodeIp) + ":25208") << st["mesh"].dump(2);
+  ASSERT_EQ(st["mesh"]["workloads"].size(), 1u) << st["mesh"].dump(2);
+  EXPECT_EQ(st["mesh"]["workloads"][0]["inbound"], "permissive");
+  EXPECT_NE(agent.logs().find("1 peer nodes, node address 127.0.0.41"), std::string::npos) << agent.logs();
 
-  // (a) A client in the pod reaches exactly the web EndpointSlices' backends.
+  // (a) A client in the pod reaches exactly the web EndpointSlices' backends
+  // (through the node proxy: web is mtls), and other's (plain l4).
   auto got = answers(ask(client, kVip, 90));
   EXPECT_EQ(got, (std::set<std::string>{"a", "b", "c"}));
+  EXPECT_GT(status(agent)["mesh"]["workloads"][0]["captured"].get<std::uint64_t>(), 0u);
   EXPECT_EQ(runInCgroup(client, [] { return tcpAsk(kOtherVip, 80); }), "decoy");
   // Outside the kubepods tree the VIP is just an unbound loopback address.
   EXPECT_EQ(tcpAsk(kVip, 80), "ERR ECONNREFUSED");
@@ -321,6 +362,14 @@ TEST_F(KubeAgentTest, KubernetesFlagsAreCheckedUpFront) {
   out = runCommand(std::string(NM_AGENT_BINARY) +
                    " --check-config --kubeconfig /nonexistent/kubeconfig --node-name n 2>&1; echo rc=$?");
   EXPECT_NE(out.find("/nonexistent/kubeconfig"), std::string::npos) << out;
+  EXPECT_NE(out.find("rc=1"), std::string::npos) << out;
+  // --mesh-config belongs to a Kubernetes source (a config file has its own mesh section) ...
+  out = runCommand(std::string(NM_AGENT_BINARY) + " --mesh-config /nonexistent/mesh.yaml 2>&1; echo rc=$?");
+  EXPECT_NE(out.find("--mesh-config needs --kubernetes or --kubeconfig"), std::string::npos) << out;
+  EXPECT_NE(out.find("rc=2"), std::string::npos) << out;
+  // ... and can be checked alone, naming the file.
+  out = runCommand(std::string(NM_AGENT_BINARY) + " --check-config --mesh-config /nonexistent/mesh.yaml 2>&1; echo rc=$?");
+  EXPECT_NE(out.find("/nonexistent/mesh.yaml"), std::string::npos) << out;
   EXPECT_NE(out.find("rc=1"), std::string::npos) << out;
 }
 

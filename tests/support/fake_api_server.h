@@ -41,7 +41,7 @@ class FakeApiServer {
   std::string url() const { return "http://127.0.0.1:" + std::to_string(port_); }
 
   // Resources are named by the last path segment: "services",
-  // "endpointslices", "namespaces", "pods".
+  // "endpointslices", "namespaces", "pods", "nodes".
   void setList(const std::string& resource, std::string body, int status = 200);
   // Served once, before the sticky list reply.
   void queueList(const std::string& resource, std::string body, int status = 200);

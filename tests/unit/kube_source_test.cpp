@@ -101,6 +101,7 @@ class KubeSourceTest : public ::testing::Test {
     server_.setList("endpointslices", fixtureText("endpointslices.json"));
     server_.setList("namespaces", fixtureText("namespaces.json"));
     server_.setList("pods", fixtureText("pods.json"));
+    server_.setList("nodes", fixtureText("nodes.json"));
   }
   void TearDown() override {
     source_.reset();
@@ -127,6 +128,7 @@ class KubeSourceTest : public ::testing::Test {
       std::this_thread::sleep_for(2ms);
     };
     o.timing.watchTimeoutSeconds = 30;
+    o.mesh = mesh_;
     source_ = std::make_unique<KubernetesSource>(o, [this](state::Snapshot s) {
       std::lock_guard lock(mu_);
       published_.push_back(std::move(s));
@@ -164,6 +166,11 @@ class KubeSourceTest : public ::testing::Test {
     for (const auto& svc : s.services) v.push_back(svc.qualifiedName());
     return v;
   }
+  static std::vector<std::string> peerNames(const state::Snapshot& s) {
+    std::vector<std::string> v;
+    for (const auto& p : s.peers) v.push_back(p.name);
+    return v;
+  }
   static std::vector<std::string> workloadCgroups(const state::Snapshot& s) {
     std::vector<std::string> v;
     for (const auto& w : s.workloads) v.push_back(w.cgroup);
@@ -171,13 +178,14 @@ class KubeSourceTest : public ::testing::Test {
   }
   bool allWatching() {
     return server_.watching("services", 1) && server_.watching("endpointslices", 1) &&
-           server_.watching("namespaces", 1) && server_.watching("pods", 1);
+           server_.watching("namespaces", 1) && server_.watching("pods", 1) && server_.watching("nodes", 1);
   }
 
   static inline const std::vector<std::string> kInitialServices = {"default/kubernetes", "kube-system/kube-dns",
                                                                    "shop/cart", "shop/web"};
 
   FakeApiServer server_;
+  state::MeshSettings mesh_;  // what start() hands the source
   std::string cgroupRoot_;
   std::unique_ptr<KubernetesSource> source_;
   std::mutex mu_;
@@ -210,8 +218,58 @@ TEST_F(KubeSourceTest, InitialListConvergesToTheExpectedSnapshot) {
   EXPECT_EQ(
       server_.requests("pods")[1],
       "watch=1&resourceVersion=5000&allowWatchBookmarks=true&timeoutSeconds=30&fieldSelector=spec.nodeName%3Dnode-a");
+  EXPECT_EQ(server_.requests("nodes")[0], "limit=500");
+  EXPECT_EQ(server_.requests("nodes")[1], "watch=1&resourceVersion=5000&allowWatchBookmarks=true&timeoutSeconds=30");
   EXPECT_TRUE(source_->synced());
   EXPECT_EQ(source_->resourceVersion(Kind::kService), "5000");
+  EXPECT_EQ(source_->resourceVersion(Kind::kNode), "5000");
+
+  // The mesh: this node's address, the Ready peers, meshed workloads, mtls in the meshed namespace.
+  EXPECT_EQ(s.nodeAddress, state::IpAddress::parse("192.168.56.11"));
+  EXPECT_EQ(peerNames(s), (std::vector<std::string>{"control-plane", "node-b"}));
+  EXPECT_EQ(s.mesh.trustDomain, "cluster.local");
+  for (const auto& w : s.workloads) EXPECT_TRUE(w.meshed) << w.cgroup;
+  EXPECT_EQ(cart->mode, state::ServiceMode::kMtls);
+  EXPECT_EQ(find(s, "default/kubernetes")->mode, state::ServiceMode::kL4);
+}
+
+TEST_F(KubeSourceTest, NothingIsPublishedUntilNodesAreListed) {
+  server_.setList("nodes", R"({"kind":"Status","apiVersion":"v1","status":"Failure","message":"not yet","code":503})",
+                  503);
+  start();
+  ASSERT_TRUE(eventually([&] { return server_.count("nodes", false) >= 2 && server_.watching("pods", 1); }));
+  std::this_thread::sleep_for(100ms);  // past debounce and a rescan
+  EXPECT_EQ(publishCount(), 0u);
+  EXPECT_FALSE(source_->synced());
+  server_.setList("nodes", fixtureText("nodes.json"));
+  ASSERT_TRUE(converges([](const state::Snapshot& s) { return s.peers.size() == 2 && s.nodeAddress.has_value(); }));
+}
+
+TEST_F(KubeSourceTest, NodeEventsUpdatePeersAndAMalformedNodeKeepsItsLastGoodVersion) {
+  LogCapture log;
+  mesh_.trustDomain = "prod.example.com";
+  mesh_.inboundPort = 15108;
+  start();
+  ASSERT_TRUE(eventually([&] { return allWatching() && latest().has_value(); }));
+  EXPECT_EQ(latest()->mesh.trustDomain, "prod.example.com");
+  EXPECT_EQ(latest()->mesh.inboundPort, 15108);
+  EXPECT_TRUE(eventually([&] { return log.contains("kubernetes: Node node-d has no InternalIP"); }));
+
+  // node-c turns Ready; node-b's update is malformed (not an IP); control-plane
+  // is deleted; node-e is added.
+  for (const auto& line : fixtureLines("watch-nodes.ndjson")) ASSERT_TRUE(server_.send("nodes", line));
+  ASSERT_TRUE(converges([](const state::Snapshot& s) {
+    return peerNames(s) == std::vector<std::string>{"node-b", "node-c", "node-e"};
+  }));
+  state::Snapshot s = *latest();
+  EXPECT_EQ(s.findPeer("node-b")->address.toString(), "192.168.56.12");  // the last good version
+  EXPECT_EQ(s.findPeer("node-c")->address.toString(), "192.168.56.13");
+  EXPECT_EQ(s.nodeAddress, state::IpAddress::parse("192.168.56.11"));
+  EXPECT_TRUE(log.contains(
+      "skipping malformed object (MODIFIED event): Node node-b: status.addresses[0].address: must be an IP "
+      "address, got \"192.168.56.300\""));
+  EXPECT_TRUE(eventually([&] { return source_->resourceVersion(Kind::kNode) == "5053"; }));
+  EXPECT_EQ(server_.count("nodes", false), 1u);
 }
 
 TEST_F(KubeSourceTest, WatchEventsUpdateTheSnapshot) {

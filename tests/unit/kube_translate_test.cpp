@@ -8,7 +8,10 @@
 #include <sstream>
 #include <string>
 
+#include "identity/spiffe_id.h"
+#include "sources/kubernetes/mesh_rules.h"
 #include "sources/kubernetes/objects.h"
+#include "sources/kubernetes/peer_nodes.h"
 #include "sources/kubernetes/pod_cgroup.h"
 #include "sources/kubernetes/translate.h"
 
@@ -32,7 +35,7 @@ IpAddress ip(const char* text) {
   return *IpAddress::parse(text);
 }
 
-// Loads the four list fixtures into a cache, as the source does.
+// Loads the five list fixtures into a cache, as the source does.
 ClusterState fixtureCluster() {
   ClusterState c;
   const json servicesList = fixture("services.json");
@@ -59,7 +62,23 @@ ClusterState fixtureCluster() {
     EXPECT_TRUE(s.ok()) << s.error().message;
     if (s) c.pods[s->meta.key()] = *s;
   }
+  const json nodesList = fixture("nodes.json");
+  for (const auto& item : nodesList["items"]) {
+    auto s = decodeNode(item);
+    EXPECT_TRUE(s.ok()) << s.error().message;
+    if (s) c.nodes[s->meta.key()] = *s;
+  }
   return c;
+}
+
+bool mentions(const std::vector<std::string>& lines, const std::string& text) {
+  return std::any_of(lines.begin(), lines.end(), [&](const std::string& l) { return l.find(text) != std::string::npos; });
+}
+
+const state::Workload* workloadOf(const state::Snapshot& s, const std::string& uidUnderscored) {
+  for (const auto& w : s.workloads)
+    if (w.cgroup.find(uidUnderscored) != std::string::npos) return &w;
+  return nullptr;
 }
 
 // Every pod has its systemd-driver cgroup.
@@ -298,6 +317,216 @@ TEST(KubeTranslate, SameStateIgnoresVersionButSeesReadiness) {
   ClusterState c = fixtureCluster();
   c.endpointSlices.at("shop/cart-8hd7s").endpoints[1].ready = true;
   EXPECT_FALSE(sameState(a.snapshot, translate(c, nodeA(), everyCgroup).snapshot));
+}
+
+TEST(KubeDecode, ReadsNodesAndPodAddresses) {
+  ClusterState c = fixtureCluster();
+  ASSERT_EQ(c.nodes.size(), 5u);
+  const NodeObject& a = c.nodes.at("node-a");
+  EXPECT_TRUE(a.meta.ns.empty());
+  ASSERT_EQ(a.addresses.size(), 3u);
+  EXPECT_EQ(a.addresses[0].type, "InternalIP");
+  EXPECT_EQ(a.addresses[0].address, "fd00:56::11");
+  EXPECT_EQ(a.addresses[2].type, "Hostname");
+  EXPECT_TRUE(a.ready);
+  EXPECT_FALSE(c.nodes.at("node-c").ready);  // Ready: Unknown
+  EXPECT_EQ(c.pods.at("shop/web-7f9c6d-abcde").podIPs, (std::vector<std::string>{"10.244.0.11"}));
+  EXPECT_FALSE(c.pods.at("shop/web-7f9c6d-abcde").hostNetwork);
+}
+
+TEST(KubeDecode, MalformedNodesSayNameAndField) {
+  json node = fixture("nodes.json")["items"][2];  // node-b
+  node["status"]["addresses"][0]["address"] = "192.168.56.300";
+  EXPECT_EQ(decodeNode(node).error().message,
+            "Node node-b: status.addresses[0].address: must be an IP address, got \"192.168.56.300\"");
+  node = fixture("nodes.json")["items"][2];
+  node["status"]["addresses"] = "192.168.56.12";
+  EXPECT_EQ(decodeNode(node).error().message, "Node node-b: status.addresses: must be an array, got string");
+  node = fixture("nodes.json")["items"][2];
+  node["status"]["conditions"][3].erase("status");
+  EXPECT_EQ(decodeNode(node).error().message, "Node node-b: status.conditions[3].status: is required");
+  // A Hostname entry holds a name, not an IP: fine.
+  node = fixture("nodes.json")["items"][2];
+  node["status"]["addresses"][1]["address"] = "node-b.example.internal";
+  EXPECT_TRUE(decodeNode(node).ok());
+
+  json pod = fixture("pods.json")["items"][0];
+  pod["status"]["podIPs"][0]["ip"] = "ten";
+  EXPECT_EQ(decodePod(pod).error().message,
+            "Pod shop/web-7f9c6d-abcde: status.podIPs[0].ip: must be an IP address, got \"ten\"");
+  pod = fixture("pods.json")["items"][0];
+  pod["spec"]["hostNetwork"] = "true";
+  EXPECT_EQ(decodePod(pod).error().message,
+            "Pod shop/web-7f9c6d-abcde: spec.hostNetwork: must be a boolean, got string");
+}
+
+TEST(KubeTranslate, MeshedNamespaceGivesMeshedWorkloadsWithTheirIdentityInputs) {
+  TranslateOptions o = nodeA();
+  o.mesh.trustDomain = "prod.example.com";
+  Translation t = translate(fixtureCluster(), o, everyCgroup);
+  const state::Snapshot& s = t.snapshot;
+  EXPECT_EQ(s.mesh.trustDomain, "prod.example.com");
+  EXPECT_TRUE(s.authorization.empty());  // not read from Kubernetes: default allow within the trust domain
+
+  // Only namespaces with a nodemesh.io label are listed, as a config file would name them.
+  ASSERT_EQ(s.namespaces.size(), 1u);
+  EXPECT_EQ(s.namespaces[0].name, "shop");
+  EXPECT_TRUE(s.namespaces[0].meshed);
+  EXPECT_EQ(s.namespaces[0].inbound, state::InboundMode::kPermissive);
+
+  ASSERT_EQ(s.workloads.size(), 4u);
+  for (const auto& w : s.workloads) {
+    EXPECT_TRUE(w.meshed) << w.cgroup;
+    EXPECT_EQ(w.inbound, state::InboundMode::kPermissive) << w.cgroup;
+  }
+  const state::Workload* web = workloadOf(s, "4f6e5d4c_3b2a_4190_8f7e_6d5c4b3a2f31");
+  ASSERT_NE(web, nullptr);
+  EXPECT_EQ(web->ns, "shop");
+  EXPECT_EQ(web->serviceAccount, "web");
+  EXPECT_EQ(web->addresses, (std::vector<IpAddress>{ip("10.244.0.11")}));
+  // The inputs give the SPIFFE identity the proxy issues and checks.
+  auto id = identity::SpiffeId::forWorkload(s.mesh.trustDomain, web->ns, web->serviceAccount);
+  ASSERT_TRUE(id.ok());
+  EXPECT_EQ(id->str(), "spiffe://prod.example.com/ns/shop/sa/web");
+  // No serviceAccountName: "default", as the API server fills it in.
+  const state::Workload* db = workloadOf(s, "6b8c9d0e_1f2a_4b3c_8d4e_5f6a7b8c9d33");
+  ASSERT_NE(db, nullptr);
+  EXPECT_EQ(db->serviceAccount, "default");
+  // payments/api-0 opted in by its own label: meshed too, in an unlisted namespace.
+  const state::Workload* api = workloadOf(s, "9e1f2a3b_4c5d_4e6f_9a7b_8c9d0e1f2a36");
+  ASSERT_NE(api, nullptr);
+  EXPECT_TRUE(api->meshed);
+  EXPECT_EQ(api->ns, "payments");
+  EXPECT_FALSE(mentions(t.warnings, "label"));
+}
+
+TEST(KubeTranslate, InboundComesFromThePodElseItsNamespace) {
+  ClusterState c = fixtureCluster();
+  c.namespaces.at("shop").meta.labels[kInboundLabel] = "strict";
+  c.pods.at("shop/cart-0").meta.labels[kInboundLabel] = "permissive";
+  c.pods.at("shop/db-0").meta.labels[kInboundLabel] = "Strict";  // not a known word: the namespace's applies
+  Translation t = translate(c, nodeA(), everyCgroup);
+  ASSERT_EQ(t.snapshot.namespaces.size(), 1u);
+  EXPECT_EQ(t.snapshot.namespaces[0].inbound, state::InboundMode::kStrict);
+  EXPECT_EQ(workloadOf(t.snapshot, "4f6e5d4c_3b2a_4190_8f7e_6d5c4b3a2f31")->inbound, state::InboundMode::kStrict);
+  EXPECT_EQ(workloadOf(t.snapshot, "5a7b8c9d_0e1f_4a2b_9c3d_4e5f6a7b8c32")->inbound, state::InboundMode::kPermissive);
+  EXPECT_EQ(workloadOf(t.snapshot, "6b8c9d0e_1f2a_4b3c_8d4e_5f6a7b8c9d33")->inbound, state::InboundMode::kStrict);
+  // payments has no label: permissive.
+  EXPECT_EQ(workloadOf(t.snapshot, "9e1f2a3b_4c5d_4e6f_9a7b_8c9d0e1f2a36")->inbound, state::InboundMode::kPermissive);
+  EXPECT_TRUE(mentions(t.warnings, "Pod shop/db-0: label nodemesh.io/inbound=\"Strict\" is not strict or permissive"));
+
+  // A namespace with only the inbound label is listed, not meshed.
+  c.namespaces.at("payments").meta.labels[kInboundLabel] = "strict";
+  t = translate(c, nodeA(), everyCgroup);
+  ASSERT_EQ(t.snapshot.namespaces.size(), 2u);
+  EXPECT_EQ(t.snapshot.namespaces[0].name, "payments");
+  EXPECT_FALSE(t.snapshot.namespaces[0].meshed);
+  EXPECT_EQ(workloadOf(t.snapshot, "9e1f2a3b_4c5d_4e6f_9a7b_8c9d0e1f2a36")->inbound, state::InboundMode::kStrict);
+}
+
+TEST(KubeTranslate, HostNetworkPodsHaveNoAddressesOfTheirOwn) {
+  ClusterState c = fixtureCluster();
+  PodObject& web = c.pods.at("shop/web-7f9c6d-abcde");
+  web.hostNetwork = true;
+  web.podIPs = {"192.168.56.11"};  // the node's, as the API reports it
+  Translation t = translate(c, nodeA(), everyCgroup);
+  const state::Workload* w = workloadOf(t.snapshot, "4f6e5d4c_3b2a_4190_8f7e_6d5c4b3a2f31");
+  ASSERT_NE(w, nullptr);
+  EXPECT_TRUE(w->meshed);
+  EXPECT_TRUE(w->addresses.empty());
+}
+
+TEST(KubeTranslate, ServicesInAMeshedNamespaceAreMtlsUnlessAnnotated) {
+  ClusterState c = fixtureCluster();
+  Translation t = translate(c, nodeA(), everyCgroup);
+  EXPECT_EQ(find(t.snapshot, "shop/cart")->mode, state::ServiceMode::kMtls);
+  EXPECT_EQ(find(t.snapshot, "shop/web")->mode, state::ServiceMode::kMtls);
+  EXPECT_EQ(find(t.snapshot, "default/kubernetes")->mode, state::ServiceMode::kL4);
+  EXPECT_EQ(find(t.snapshot, "kube-system/kube-dns")->mode, state::ServiceMode::kL4);
+
+  c.services.at("shop/cart").meta.annotations[kModeAnnotation] = "l4";
+  c.services.at("kube-system/kube-dns").meta.annotations[kModeAnnotation] = "mtls";
+  c.services.at("shop/web").meta.annotations[kModeAnnotation] = "http";
+  t = translate(c, nodeA(), everyCgroup);
+  EXPECT_EQ(find(t.snapshot, "shop/cart")->mode, state::ServiceMode::kL4);
+  // The annotation applies anywhere; its UDP port stays plain L4 in the datapath.
+  EXPECT_EQ(find(t.snapshot, "kube-system/kube-dns")->mode, state::ServiceMode::kMtls);
+  EXPECT_EQ(find(t.snapshot, "shop/web")->mode, state::ServiceMode::kMtls);  // unknown value: the default
+  EXPECT_TRUE(mentions(t.warnings, "Service shop/web: annotation nodemesh.io/mode=\"http\" is not l4 or mtls; using mtls"));
+
+  // Split services keep the mode.
+  ServiceObject& web = c.services.at("shop/web");
+  web.meta.annotations.erase(kModeAnnotation);
+  web.ports.push_back(ServicePortSpec{"admin", "TCP", 9000, std::nullopt, "admin"});
+  for (auto* key : {"shop/web-2kq9d", "shop/web-9xv3t"})
+    c.endpointSlices.at(key).ports.push_back(SlicePort{"admin", "TCP", 9900});
+  t = translate(c, nodeA(), everyCgroup);
+  EXPECT_EQ(find(t.snapshot, "shop/web:admin")->mode, state::ServiceMode::kMtls);
+}
+
+TEST(KubeTranslate, NodesGiveTheNodeAddressAndTheReadyPeers) {
+  Translation t = translate(fixtureCluster(), nodeA(), everyCgroup);
+  const state::Snapshot& s = t.snapshot;
+  // node-a lists fd00:56::11 first; IPv4 is preferred.
+  EXPECT_EQ(s.nodeAddress, std::optional<IpAddress>(ip("192.168.56.11")));
+  // This node is not a peer; node-c is not Ready; node-d has no InternalIP.
+  ASSERT_EQ(s.peers.size(), 2u);
+  EXPECT_EQ(s.peers[0].name, "control-plane");
+  EXPECT_EQ(s.peers[0].address, ip("192.168.56.10"));
+  EXPECT_EQ(s.peers[1].name, "node-b");
+  EXPECT_EQ(s.peers[1].address, ip("192.168.56.12"));
+  EXPECT_NE(s.findPeer("node-b"), nullptr);
+  EXPECT_TRUE(mentions(t.skipped, "Node node-c: not Ready"));
+  EXPECT_TRUE(mentions(t.warnings, "Node node-d has no InternalIP"));
+}
+
+TEST(KubeTranslate, NodeAddressEdgeCases) {
+  ClusterState c = fixtureCluster();
+  // IPv6-only InternalIP: used.
+  auto& a = c.nodes.at("node-a").addresses;
+  a.erase(a.begin() + 1);
+  EXPECT_EQ(translate(c, nodeA(), everyCgroup).snapshot.nodeAddress, std::optional<IpAddress>(ip("fd00:56::11")));
+  // Not Ready does not matter for this node's own address.
+  c.nodes.at("node-a").ready = false;
+  EXPECT_TRUE(translate(c, nodeA(), everyCgroup).snapshot.nodeAddress.has_value());
+  // No InternalIP: no address, and a warning naming this node.
+  a.erase(a.begin());
+  Translation t = translate(c, nodeA(), everyCgroup);
+  EXPECT_FALSE(t.snapshot.nodeAddress.has_value());
+  EXPECT_TRUE(mentions(t.warnings, "Node node-a (this node) has no InternalIP"));
+  // Unknown to the API: the same, said differently.
+  c.nodes.erase("node-a");
+  t = translate(c, nodeA(), everyCgroup);
+  EXPECT_FALSE(t.snapshot.nodeAddress.has_value());
+  EXPECT_TRUE(mentions(t.warnings, "Node node-a (this node) is not in the API's node list"));
+  EXPECT_EQ(t.snapshot.peers.size(), 2u);
+
+  // Two nodes with one address: the first (by name) keeps it.
+  c = fixtureCluster();
+  c.nodes.at("node-b").addresses[0].address = "192.168.56.10";
+  t = translate(c, nodeA(), everyCgroup);
+  ASSERT_EQ(t.snapshot.peers.size(), 1u);
+  EXPECT_EQ(t.snapshot.peers[0].name, "control-plane");
+  EXPECT_TRUE(mentions(t.warnings, "Node node-b: InternalIP 192.168.56.10 is already node control-plane's"));
+}
+
+TEST(KubeTranslate, SameStateSeesMeshChanges) {
+  const Translation base = translate(fixtureCluster(), nodeA(), everyCgroup);
+  ClusterState c = fixtureCluster();
+  c.nodes.at("node-c").ready = true;  // a new peer
+  EXPECT_FALSE(sameState(base.snapshot, translate(c, nodeA(), everyCgroup).snapshot));
+  c = fixtureCluster();
+  c.pods.at("shop/db-0").meta.labels[kInboundLabel] = "strict";
+  EXPECT_FALSE(sameState(base.snapshot, translate(c, nodeA(), everyCgroup).snapshot));
+  c = fixtureCluster();
+  c.pods.at("shop/db-0").podIPs = {"10.244.0.31"};
+  EXPECT_FALSE(sameState(base.snapshot, translate(c, nodeA(), everyCgroup).snapshot));
+  c = fixtureCluster();
+  c.services.at("shop/cart").meta.annotations[kModeAnnotation] = "l4";
+  EXPECT_FALSE(sameState(base.snapshot, translate(c, nodeA(), everyCgroup).snapshot));
+  TranslateOptions o = nodeA();
+  o.mesh.inboundPort = 15009;
+  EXPECT_FALSE(sameState(base.snapshot, translate(fixtureCluster(), o, everyCgroup).snapshot));
 }
 
 }  // namespace

@@ -5,7 +5,7 @@
 namespace nodemesh::kube {
 namespace {
 
-constexpr Kind kKinds[] = {Kind::kNamespace, Kind::kService, Kind::kEndpointSlice, Kind::kPod};
+constexpr Kind kKinds[] = {Kind::kNamespace, Kind::kService, Kind::kEndpointSlice, Kind::kPod, Kind::kNode};
 
 std::string path(Kind kind) {
   switch (kind) {
@@ -17,8 +17,28 @@ std::string path(Kind kind) {
       return "/api/v1/namespaces";
     case Kind::kPod:
       return "/api/v1/pods";
+    case Kind::kNode:
+      return "/api/v1/nodes";
   }
   return "";
+}
+
+// Calls f(cache, decoder) with the cache of `kind` and its decoder, so the
+// list and event paths are written once for every kind.
+template <typename F>
+void withCache(ClusterState& c, Kind kind, F&& f) {
+  switch (kind) {
+    case Kind::kService:
+      return f(c.services, decodeService);
+    case Kind::kEndpointSlice:
+      return f(c.endpointSlices, decodeEndpointSlice);
+    case Kind::kNamespace:
+      return f(c.namespaces, decodeNamespace);
+    case Kind::kPod:
+      return f(c.pods, decodePod);
+    case Kind::kNode:
+      return f(c.nodes, decodeNode);
+  }
 }
 
 // The cache key of an object from its metadata alone (deletions need nothing else).
@@ -120,41 +140,18 @@ std::vector<std::string> KubernetesSource::pendingPods() const {
 
 void KubernetesSource::replaceAll(Kind kind, std::vector<nlohmann::json> items) {
   // Decode outside the lock, swap in whole.
-  switch (kind) {
-    case Kind::kService: {
-      auto m = decodeAll<ServiceObject>(items, decodeService);
-      std::lock_guard lock(mu_);
-      cluster_.services = std::move(m);
-      break;
-    }
-    case Kind::kEndpointSlice: {
-      auto m = decodeAll<EndpointSliceObject>(items, decodeEndpointSlice);
-      std::lock_guard lock(mu_);
-      cluster_.endpointSlices = std::move(m);
-      break;
-    }
-    case Kind::kNamespace: {
-      auto m = decodeAll<NamespaceObject>(items, decodeNamespace);
-      std::lock_guard lock(mu_);
-      cluster_.namespaces = std::move(m);
-      break;
-    }
-    case Kind::kPod: {
-      auto m = decodeAll<PodObject>(items, decodePod);
-      std::lock_guard lock(mu_);
-      cluster_.pods = std::move(m);
-      break;
-    }
-  }
-  {
+  withCache(cluster_, kind, [&](auto& cache, auto decode) {
+    auto decoded = decodeAll(items, decode);
     std::lock_guard lock(mu_);
+    cache = std::move(decoded);
     listed_[kind] = true;
-  }
+  });
   markDirty();
 }
 
 void KubernetesSource::applyEvent(Kind kind, EventType type, const nlohmann::json& object) {
   const std::string context = std::string(type == EventType::kAdded ? "ADDED" : "MODIFIED") + " event";
+  bool changed = false;
   {
     std::lock_guard lock(mu_);
     if (type == EventType::kDeleted) {
@@ -163,40 +160,14 @@ void KubernetesSource::applyEvent(Kind kind, EventType type, const nlohmann::jso
         spdlog::warn("kubernetes: skipping DELETED {} event without metadata.name", toString(kind));
         return;
       }
-      switch (kind) {
-        case Kind::kService:
-          cluster_.services.erase(*key);
-          break;
-        case Kind::kEndpointSlice:
-          cluster_.endpointSlices.erase(*key);
-          break;
-        case Kind::kNamespace:
-          cluster_.namespaces.erase(*key);
-          break;
-        case Kind::kPod:
-          cluster_.pods.erase(*key);
-          break;
-      }
+      withCache(cluster_, kind, [&](auto& cache, auto) { cache.erase(*key); });
+      changed = true;
     } else {
-      bool ok = false;
-      switch (kind) {
-        case Kind::kService:
-          ok = upsert(cluster_.services, object, decodeService, context.c_str());
-          break;
-        case Kind::kEndpointSlice:
-          ok = upsert(cluster_.endpointSlices, object, decodeEndpointSlice, context.c_str());
-          break;
-        case Kind::kNamespace:
-          ok = upsert(cluster_.namespaces, object, decodeNamespace, context.c_str());
-          break;
-        case Kind::kPod:
-          ok = upsert(cluster_.pods, object, decodePod, context.c_str());
-          break;
-      }
-      if (!ok) return;
+      withCache(cluster_, kind,
+                [&](auto& cache, auto decode) { changed = upsert(cache, object, decode, context.c_str()); });
     }
   }
-  markDirty();
+  if (changed) markDirty();
 }
 
 void KubernetesSource::markDirty() {
@@ -226,6 +197,7 @@ void KubernetesSource::publishLoop() {
 
     TranslateOptions topts;
     topts.nodeName = options_.nodeName;
+    topts.mesh = options_.mesh;
     auto driver = options_.driver ? options_.driver : detectCgroupDriver(options_.cgroupRoot);
     topts.servedCgroup = kubepodsRoot(driver.value_or(CgroupDriver::kSystemd));
     Translation t = translate(cluster_, topts, [this](const PodObject& p) { return lookupCgroup(p); });
@@ -234,11 +206,16 @@ void KubernetesSource::publishLoop() {
         spdlog::debug("kubernetes: pod {} has no cgroup under {} yet; waiting for the kubelet", p, options_.cgroupRoot);
     }
     pending_ = t.pendingPods;
+    // Warnings repeat on every translation until the cluster is fixed: say each set once.
+    if (t.warnings != warned_)
+      for (const auto& w : t.warnings) spdlog::warn("kubernetes: {}", w);
+    warned_ = t.warnings;
     if (published_ && sameState(*published_, t.snapshot)) continue;
     for (const auto& s : t.skipped) spdlog::debug("kubernetes: {}", s);
     published_ = t.snapshot;
-    spdlog::info("kubernetes: state changed: {} services, {} workloads ({} pods pending)", t.snapshot.services.size(),
-                 t.snapshot.workloads.size(), t.pendingPods.size());
+    spdlog::info("kubernetes: state changed: {} services, {} workloads ({} pods pending), {} peer nodes, node address {}",
+                 t.snapshot.services.size(), t.snapshot.workloads.size(), t.pendingPods.size(), t.snapshot.peers.size(),
+                 t.snapshot.nodeAddress ? t.snapshot.nodeAddress->toString() : std::string("none"));
     lock.unlock();
     onChange_(std::move(t.snapshot));
     lock.lock();

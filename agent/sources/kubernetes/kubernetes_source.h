@@ -1,5 +1,5 @@
-// The Kubernetes source: watches Services, EndpointSlices, Namespaces and the
-// Pods on this node, keeps the last-known objects, and reports a new
+// The Kubernetes source: watches Services, EndpointSlices, Namespaces, Nodes
+// and the Pods on this node, keeps the last-known objects, and reports a new
 // state::Snapshot (translate.h) whenever the translated state changes,
 // debounced. It publishes nothing until every resource has been listed once,
 // so the agent never sees a half-known cluster. Pod cgroups are probed on
@@ -39,6 +39,7 @@ struct KubernetesSourceOptions {
   std::chrono::milliseconds rescanInterval{5000};
   BackoffPolicy backoff;
   WatchTiming timing;
+  state::MeshSettings mesh;  // trust domain, CA, proxy ports: the same for every snapshot
 };
 
 class KubernetesSource {
@@ -84,6 +85,7 @@ class KubernetesSource {
   std::map<Kind, bool> listed_;               // guarded by mu_
   bool dirty_ = false;                        // guarded by mu_
   std::vector<std::string> pending_;          // guarded by mu_
+  std::vector<std::string> warned_;           // publisher thread only: the warnings last logged
   std::optional<state::Snapshot> published_;  // publisher thread only
 };
 

@@ -2,6 +2,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "state/ip_address.h"
+
 namespace nodemesh::kube {
 namespace {
 
@@ -52,6 +54,34 @@ class Reader {
       return {};
     }
     return it->get<std::string>();
+  }
+  bool boolean(const json& parent, const char* key, const std::string& field) {
+    auto it = parent.find(key);
+    if (it == parent.end() || it->is_null()) return false;
+    if (!it->is_boolean()) {
+      fail(field, std::string("must be a boolean, got ") + it->type_name());
+      return false;
+    }
+    return it->get<bool>();
+  }
+  // An IP literal; anything else is a problem (the API server only writes valid ones).
+  std::string ipAddress(const json& parent, const char* key, const std::string& field) {
+    std::string text = string(parent, key, field, true);
+    if (!failed() && !state::IpAddress::parse(text)) fail(field, "must be an IP address, got \"" + text + "\"");
+    return text;
+  }
+  // Each element of an array that must hold objects, with its field path.
+  template <typename F>
+  void objects(const json& parent, const char* key, const std::string& field, F&& each) {
+    const json* a = array(parent, key, field);
+    for (std::size_t i = 0; a != nullptr && i < a->size() && !failed(); ++i) {
+      const std::string at = field + "[" + std::to_string(i) + "]";
+      if (!(*a)[i].is_object()) {
+        fail(at, std::string("must be an object, got ") + (*a)[i].type_name());
+        break;
+      }
+      each((*a)[i], at);
+    }
   }
   std::optional<std::uint16_t> port(const json& v, const std::string& field) {
     if (!v.is_number_integer()) {
@@ -118,6 +148,8 @@ const char* toString(Kind k) {
       return "Namespace";
     case Kind::kPod:
       return "Pod";
+    case Kind::kNode:
+      return "Node";
   }
   return "?";
 }
@@ -266,10 +298,16 @@ Result<PodObject> decodePod(const json& j) {
     if (const json* spec = r.object(j, "spec", "spec")) {
       p.nodeName = r.string(*spec, "nodeName", "spec.nodeName");
       p.serviceAccount = r.string(*spec, "serviceAccountName", "spec.serviceAccountName");
+      p.hostNetwork = r.boolean(*spec, "hostNetwork", "spec.hostNetwork");
     }
     if (const json* status = r.object(j, "status", "status")) {
       p.phase = r.string(*status, "phase", "status.phase");
       p.qosClass = r.string(*status, "qosClass", "status.qosClass");
+      r.objects(*status, "podIPs", "status.podIPs",
+                [&](const json& e, const std::string& at) { p.podIPs.push_back(r.ipAddress(e, "ip", at + ".ip")); });
+      // podIPs came with Kubernetes 1.16; an object with podIP alone is still valid.
+      if (!r.failed() && p.podIPs.empty() && !r.string(*status, "podIP", "status.podIP").empty())
+        p.podIPs.push_back(r.ipAddress(*status, "podIP", "status.podIP"));
     }
     if (!r.failed() && !p.qosClass.empty() && p.qosClass != "Guaranteed" && p.qosClass != "Burstable" &&
         p.qosClass != "BestEffort")
@@ -278,6 +316,30 @@ Result<PodObject> decodePod(const json& j) {
   if (p.serviceAccount.empty()) p.serviceAccount = "default";
   if (r.failed()) return r.error(p.meta);
   return p;
+}
+
+Result<NodeObject> decodeNode(const json& j) {
+  Reader r(Kind::kNode);
+  NodeObject n;
+  n.meta = r.meta(j, false);
+  const json* status = r.failed() ? nullptr : r.object(j, "status", "status");
+  if (status != nullptr) {
+    r.objects(*status, "addresses", "status.addresses", [&](const json& a, const std::string& at) {
+      NodeAddress na;
+      na.type = r.string(a, "type", at + ".type", true);
+      // Only the IP types are used; a Hostname entry holds a name.
+      na.address = na.type == "InternalIP" || na.type == "ExternalIP" ? r.ipAddress(a, "address", at + ".address")
+                                                                       : r.string(a, "address", at + ".address");
+      n.addresses.push_back(std::move(na));
+    });
+    r.objects(*status, "conditions", "status.conditions", [&](const json& c, const std::string& at) {
+      std::string type = r.string(c, "type", at + ".type", true);
+      std::string st = r.string(c, "status", at + ".status", true);
+      if (type == "Ready") n.ready = st == "True";
+    });
+  }
+  if (r.failed()) return r.error(n.meta);
+  return n;
 }
 
 }  // namespace nodemesh::kube

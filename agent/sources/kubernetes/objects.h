@@ -19,17 +19,23 @@ namespace nodemesh::kube {
 // Opt-in label, on a Namespace or a Pod: "enabled" opts in, on a pod
 // "disabled" opts that pod out of an enabled namespace.
 inline constexpr const char* kDataplaneModeLabel = "nodemesh.io/dataplane-mode";
+// Namespace or Pod label: what meshed workloads accept that did not come
+// through a node proxy, "strict" or "permissive" (default). The pod's wins.
+inline constexpr const char* kInboundLabel = "nodemesh.io/inbound";
 // Service annotation: "maglev" or "random" (default).
 inline constexpr const char* kLoadBalancingAnnotation = "nodemesh.io/load-balancing";
+// Service annotation: "l4" or "mtls"; the default is mtls in a namespace
+// labelled nodemesh.io/dataplane-mode=enabled, else l4.
+inline constexpr const char* kModeAnnotation = "nodemesh.io/mode";
 // EndpointSlice label naming the Service it belongs to.
 inline constexpr const char* kServiceNameLabel = "kubernetes.io/service-name";
 
-enum class Kind { kService, kEndpointSlice, kNamespace, kPod };
+enum class Kind { kService, kEndpointSlice, kNamespace, kPod, kNode };
 const char* toString(Kind k);  // "Service", "EndpointSlice", ...
 
 struct ObjectMeta {
   std::string name;
-  std::string ns;  // empty for cluster-scoped objects (Namespace)
+  std::string ns;  // empty for cluster-scoped objects (Namespace, Node)
   std::string uid;
   std::string resourceVersion;
   std::map<std::string, std::string> labels;
@@ -84,6 +90,19 @@ struct PodObject {
   std::string serviceAccount;
   std::string phase;     // Pending, Running, Succeeded, Failed, Unknown
   std::string qosClass;  // Guaranteed, Burstable, BestEffort
+  bool hostNetwork = false;         // spec.hostNetwork: its IPs are the node's, not its own
+  std::vector<std::string> podIPs;  // status.podIPs (or [status.podIP]), validated IP literals
+};
+
+struct NodeAddress {
+  std::string type;     // InternalIP, ExternalIP, Hostname, ...
+  std::string address;  // an IP literal for InternalIP/ExternalIP (checked), else free text
+};
+
+struct NodeObject {
+  ObjectMeta meta;
+  std::vector<NodeAddress> addresses;  // status.addresses, in the API's order
+  bool ready = false;                  // status.conditions type Ready has status "True"
 };
 
 // Each decoder accepts one object as the API server writes it (list item or
@@ -92,6 +111,7 @@ Result<ServiceObject> decodeService(const nlohmann::json& j);
 Result<EndpointSliceObject> decodeEndpointSlice(const nlohmann::json& j);
 Result<NamespaceObject> decodeNamespace(const nlohmann::json& j);
 Result<PodObject> decodePod(const nlohmann::json& j);
+Result<NodeObject> decodeNode(const nlohmann::json& j);
 
 // The last-known objects of each kind, keyed by ObjectMeta::key().
 struct ClusterState {
@@ -99,6 +119,7 @@ struct ClusterState {
   std::map<std::string, EndpointSliceObject> endpointSlices;
   std::map<std::string, NamespaceObject> namespaces;
   std::map<std::string, PodObject> pods;
+  std::map<std::string, NodeObject> nodes;
 };
 
 }  // namespace nodemesh::kube

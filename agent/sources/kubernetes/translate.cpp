@@ -2,7 +2,9 @@
 
 #include <algorithm>
 #include <map>
-#include <tuple>
+
+#include "sources/kubernetes/mesh_rules.h"
+#include "sources/kubernetes/peer_nodes.h"
 
 namespace nodemesh::kube {
 namespace {
@@ -77,8 +79,9 @@ bool sameEndpointsIgnoringPort(const std::vector<Backend>& a, const std::vector<
   return true;
 }
 
-void translateService(const ServiceObject& svc, const std::vector<const EndpointSliceObject*>& slices,
-                      std::vector<state::Service>& out, std::vector<std::string>& skipped) {
+void translateService(const ServiceObject& svc, state::ServiceMode mode,
+                      const std::vector<const EndpointSliceObject*>& slices, std::vector<state::Service>& out,
+                      std::vector<std::string>& skipped) {
   const std::string who = "Service " + svc.meta.key();
   if (svc.type == "ExternalName") {
     skipped.push_back(who + ": ExternalName (DNS answers with a CNAME; no VIP to balance)");
@@ -87,6 +90,8 @@ void translateService(const ServiceObject& svc, const std::vector<const Endpoint
   state::Service base;
   base.name = svc.meta.name;
   base.ns = svc.meta.ns;
+  // UDP ports of an mtls service stay plain L4 (the datapath and the proxy carry TCP only).
+  base.mode = mode;
   for (const std::string& text : svc.clusterIPs) {
     if (text.empty() || text == "None") continue;
     auto ip = state::IpAddress::parse(text);
@@ -183,6 +188,15 @@ Translation translate(const ClusterState& cluster, const TranslateOptions& optio
   s.source = options.sourceName;
   s.nodeName = options.nodeName;
   s.servedCgroup = options.servedCgroup;
+  s.mesh = options.mesh;
+  NodeTranslation nodes = translateNodes(cluster.nodes, options.nodeName, t.skipped, t.warnings);
+  s.nodeAddress = nodes.nodeAddress;
+  s.peers = std::move(nodes.peers);
+  s.namespaces = meshNamespaces(cluster.namespaces, t.warnings);
+  auto namespaceOf = [&](const std::string& name) -> const NamespaceObject* {
+    auto it = cluster.namespaces.find(name);
+    return it == cluster.namespaces.end() ? nullptr : &it->second;
+  };
 
   std::map<std::pair<std::string, std::string>, std::vector<const EndpointSliceObject*>> slicesByService;
   for (const auto& [key, slice] : cluster.endpointSlices) {
@@ -193,7 +207,8 @@ Translation translate(const ClusterState& cluster, const TranslateOptions& optio
   static const std::vector<const EndpointSliceObject*> kNone;
   for (const auto& [key, svc] : cluster.services) {
     auto it = slicesByService.find({svc.meta.ns, svc.meta.name});
-    translateService(svc, it == slicesByService.end() ? kNone : it->second, s.services, t.skipped);
+    translateService(svc, serviceMode(svc, namespaceOf(svc.meta.ns), t.warnings),
+                     it == slicesByService.end() ? kNone : it->second, s.services, t.skipped);
   }
   std::sort(s.services.begin(), s.services.end(),
             [](const state::Service& a, const state::Service& b) { return a.qualifiedName() < b.qualifiedName(); });
@@ -201,8 +216,8 @@ Translation translate(const ClusterState& cluster, const TranslateOptions& optio
   for (const auto& [key, pod] : cluster.pods) {
     if (pod.nodeName != options.nodeName) continue;
     if (pod.phase == "Succeeded" || pod.phase == "Failed") continue;  // containers gone, cgroup removed
-    auto nsIt = cluster.namespaces.find(pod.meta.ns);
-    if (!podOptedIn(pod, nsIt == cluster.namespaces.end() ? nullptr : &nsIt->second)) continue;
+    const NamespaceObject* ns = namespaceOf(pod.meta.ns);
+    if (!podOptedIn(pod, ns)) continue;
     auto cgroup = lookup ? lookup(pod) : std::nullopt;
     if (!cgroup) {
       t.pendingPods.push_back(pod.meta.key() + " (uid " + pod.meta.uid + ")");
@@ -213,30 +228,14 @@ Translation translate(const ClusterState& cluster, const TranslateOptions& optio
     w.ns = pod.meta.ns;
     w.serviceAccount = pod.serviceAccount;
     w.labels = pod.meta.labels;
+    w.meshed = true;  // opted in is meshed: the label is the mesh's opt-in, as `mesh: enabled` in the file
+    w.inbound = workloadInbound(pod, ns, t.warnings);
+    w.addresses = workloadAddresses(pod);
     s.workloads.push_back(std::move(w));
   }
   std::sort(s.workloads.begin(), s.workloads.end(),
             [](const state::Workload& a, const state::Workload& b) { return a.cgroup < b.cgroup; });
   return t;
-}
-
-bool sameState(const state::Snapshot& a, const state::Snapshot& b) {
-  auto wl = [](const state::Workload& w) { return std::tie(w.cgroup, w.ns, w.serviceAccount, w.labels); };
-  auto port = [](const state::ServicePort& p) { return std::tie(p.name, p.port, p.protocol, p.targetPort); };
-  auto ep = [](const state::Endpoint& e) { return std::tie(e.address, e.port, e.weight, e.ready, e.node); };
-  if (std::tie(a.source, a.nodeName, a.servedCgroup) != std::tie(b.source, b.nodeName, b.servedCgroup)) return false;
-  if (!std::equal(a.workloads.begin(), a.workloads.end(), b.workloads.begin(), b.workloads.end(),
-                  [&](auto& x, auto& y) { return wl(x) == wl(y); }))
-    return false;
-  return std::equal(a.services.begin(), a.services.end(), b.services.begin(), b.services.end(),
-                    [&](const state::Service& x, const state::Service& y) {
-                      return std::tie(x.name, x.ns, x.vips, x.mode, x.lb) ==
-                                 std::tie(y.name, y.ns, y.vips, y.mode, y.lb) &&
-                             std::equal(x.ports.begin(), x.ports.end(), y.ports.begin(), y.ports.end(),
-                                        [&](auto& p, auto& q) { return port(p) == port(q); }) &&
-                             std::equal(x.endpoints.begin(), x.endpoints.end(), y.endpoints.begin(), y.endpoints.end(),
-                                        [&](auto& p, auto& q) { return ep(p) == ep(q); });
-                    });
 }
 
 }  // namespace nodemesh::kube

@@ -14,6 +14,11 @@
 //  - Workloads: pods on this node, not finished, opted in by namespace or pod
 //    label nodemesh.io/dataplane-mode=enabled (pod label "disabled" opts out),
 //    whose cgroup exists. Pods whose cgroup is missing are reported pending.
+//    Every workload is meshed (mesh_rules.h: inbound mode, pod IPs); a
+//    Service's mode is mtls in a meshed namespace unless annotated otherwise.
+//  - Nodes give the node address and the peers (peer_nodes.h); the mesh
+//    settings come from the options (flags / --mesh-config), authorization
+//    rules are not read from Kubernetes (default: allow within the trust domain).
 #pragma once
 
 #include <functional>
@@ -30,6 +35,7 @@ struct TranslateOptions {
   std::string nodeName;
   std::string servedCgroup = "/kubepods.slice";
   std::string sourceName = "kubernetes";
+  state::MeshSettings mesh;  // copied into every snapshot
 };
 
 // A pod's cgroup path relative to the cgroup2 root, or nullopt when it does
@@ -39,7 +45,8 @@ using PodCgroupLookup = std::function<std::optional<std::string>(const PodObject
 struct Translation {
   state::Snapshot snapshot;
   std::vector<std::string> pendingPods;  // "ns/name (uid)" of opted-in pods without a cgroup yet
-  std::vector<std::string> skipped;      // one line per object or port left out, and why
+  std::vector<std::string> skipped;      // one line per object or port left out, and why (debug log)
+  std::vector<std::string> warnings;     // what the operator must fix: bad label values, nodes without an InternalIP
 };
 
 // True when the pod takes part: pod label enabled, or namespace label enabled
@@ -48,7 +55,8 @@ bool podOptedIn(const PodObject& pod, const NamespaceObject* ns);
 
 Translation translate(const ClusterState& cluster, const TranslateOptions& options, const PodCgroupLookup& lookup);
 
-// Snapshot equality ignoring `version`: the source only reports a change.
+// Snapshot equality ignoring `version`: the source only reports a change
+// (same_state.cpp).
 bool sameState(const state::Snapshot& a, const state::Snapshot& b);
 
 }  // namespace nodemesh::kube
