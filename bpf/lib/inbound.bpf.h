@@ -20,6 +20,49 @@
 #define NM_SKB_PASS 1
 #define NM_SKB_DROP 0
 
+#define NM_IPV6_MAX_EXT_HEADERS 8
+/* linux/in6.h's values; vmlinux.h carries no #defines. */
+#define NM_IPPROTO_HOPOPTS 0
+#define NM_IPPROTO_ROUTING 43
+#define NM_IPPROTO_FRAGMENT 44
+#define NM_IPPROTO_AH 51
+#define NM_IPPROTO_DSTOPTS 60
+#define NM_NO_TCP 0xffffffffu
+#define NM_UNWALKABLE 0xfffffffeu
+
+/* The offset of the TCP header behind the IPv6 header and its extension
+ * headers (hop-by-hop, routing, fragment, destination options, AH), walked up
+ * to NM_IPV6_MAX_EXT_HEADERS deep; NM_NO_TCP when the chain ends elsewhere,
+ * NM_UNWALKABLE when it is deeper or unreadable. Why walk: a SYN carrying a
+ * destination-options header would otherwise not look like TCP and slip past
+ * STRICT (a client with CAP_NET_RAW adds one with the IPV6_DSTOPTS socket option).
+ * Fragments are reassembled before socket delivery, where this runs. */
+static __always_inline __u32 nm_ipv6_tcp_offset(struct __sk_buff *skb, __u8 nexthdr)
+{
+	__u32 off = sizeof(struct ipv6hdr);
+	int i;
+
+	for (i = 0; i < NM_IPV6_MAX_EXT_HEADERS; i++) {
+		__u8 hdr[2]; /* next header, length */
+
+		if (nexthdr == IPPROTO_TCP)
+			return off;
+		if (nexthdr != NM_IPPROTO_HOPOPTS && nexthdr != NM_IPPROTO_ROUTING && nexthdr != NM_IPPROTO_FRAGMENT &&
+		    nexthdr != NM_IPPROTO_DSTOPTS && nexthdr != NM_IPPROTO_AH)
+			return NM_NO_TCP;
+		if (bpf_skb_load_bytes(skb, off, hdr, sizeof(hdr)))
+			return NM_UNWALKABLE;
+		if (nexthdr == NM_IPPROTO_FRAGMENT)
+			off += 8;
+		else if (nexthdr == NM_IPPROTO_AH)
+			off += ((__u32)hdr[1] + 2) * 4;
+		else
+			off += ((__u32)hdr[1] + 1) * 8;
+		nexthdr = hdr[0];
+	}
+	return nexthdr == IPPROTO_TCP ? off : NM_UNWALKABLE;
+}
+
 /* Fills src (v4-mapped for IPv4) and returns true when skb is a TCP SYN
  * without ACK (a connection attempt). cgroup_skb data starts at the IP header. */
 static __always_inline bool nm_skb_tcp_syn(struct __sk_buff *skb, struct nm_node_addr_key *src)
@@ -42,10 +85,18 @@ static __always_inline bool nm_skb_tcp_syn(struct __sk_buff *skb, struct nm_node
 
 		if (bpf_skb_load_bytes(skb, 0, &ip6, sizeof(ip6)))
 			return false;
-		/* Extension headers before TCP are not walked: such a SYN passes. */
-		if (ip6.nexthdr != IPPROTO_TCP)
+		off = nm_ipv6_tcp_offset(skb, ip6.nexthdr);
+		if (off == NM_NO_TCP)
 			return false;
-		off = sizeof(ip6);
+		if (off == NM_UNWALKABLE) {
+			/* Fail closed: treat it as a connection attempt. This
+			 * program only sees packets for TCP sockets, so the
+			 * chain does end in TCP; one longer than we walk is
+			 * not what a real peer of a STRICT pod sends. */
+			__builtin_memcpy(src->addr, &ip6.saddr, sizeof(src->addr));
+			src->prefixlen = 128;
+			return true;
+		}
 		__builtin_memcpy(src->addr, &ip6.saddr, sizeof(src->addr));
 	} else {
 		return false;

@@ -93,13 +93,19 @@ std::string dial(const std::string& address, std::uint16_t port) {
 
 // A non-blocking connect from a chosen source address: "ok", "timeout" (the
 // SYN went unanswered) or "ERR <errno name>".
-std::string connectFrom(const std::string& source, const std::string& dest, std::uint16_t port, int timeoutMs) {
+// destOptions (IPv6): every packet, the SYN included, carries a
+// destination-options extension header (8 bytes of padding) before TCP.
+std::string connectFrom(const std::string& source, const std::string& dest, std::uint16_t port, int timeoutMs,
+                        bool destOptions = false) {
   sockaddr_storage src, dst;
   socklen_t slen, dlen;
   if (!sockaddrOf(source, 0, src, slen) || !sockaddrOf(dest, port, dst, dlen)) return "ERR badaddr";
   int fd = ::socket(dst.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
   std::string out;
-  if (::bind(fd, reinterpret_cast<sockaddr*>(&src), slen) != 0) {
+  const std::uint8_t padOptions[8] = {0, 0, 1 /* PadN */, 4, 0, 0, 0, 0};  // next header: filled by the kernel
+  if (destOptions && ::setsockopt(fd, IPPROTO_IPV6, IPV6_DSTOPTS, padOptions, sizeof padOptions) != 0) {
+    out = std::string("ERR IPV6_DSTOPTS ") + strerrorname_np(errno);
+  } else if (::bind(fd, reinterpret_cast<sockaddr*>(&src), slen) != 0) {
     out = std::string("ERR bind ") + strerrorname_np(errno);
   } else if (::connect(fd, reinterpret_cast<sockaddr*>(&dst), dlen) == 0) {
     out = "ok";
@@ -504,6 +510,8 @@ TEST_F(CaptureTest, StrictDropsASynFromOutsideTheNodeAndPermissiveDoesNot) {
   ASSERT_TRUE(node.ip("addr add 10.252.0.9/32 dev nmsn" + tag));
   ASSERT_TRUE(pod.ip("addr add 10.252.0.2/30 dev nmsp" + tag));
   ASSERT_TRUE(pod.ip("route add default via 10.252.0.1"));
+  ASSERT_TRUE(node.ip("addr add fd52::9/64 dev nmsn" + tag + " nodad"));
+  ASSERT_TRUE(pod.ip("addr add fd52::2/64 dev nmsp" + tag + " nodad"));
 
   const std::string server = cg_->child("strict");
   auto s = snapshot();
@@ -515,8 +523,12 @@ TEST_F(CaptureTest, StrictDropsASynFromOutsideTheNodeAndPermissiveDoesNot) {
   auto served = std::async(std::launch::async, [&] {
     return runInCgroup(server, [&] {
       if (!pod.enter()) return std::string("ERROR: setns");
-      int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-      sockaddr_in sa{AF_INET, htons(kPort), {htonl(INADDR_ANY)}, {}};
+      int fd = ::socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0);  // dual stack
+      const int off = 0;
+      ::setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &off, sizeof off);
+      sockaddr_in6 sa{};
+      sa.sin6_family = AF_INET6;
+      sa.sin6_port = htons(kPort);
       if (::bind(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa) != 0 || ::listen(fd, 64) != 0)
         return std::string("ERROR: listen");
       int accepted = 0;
@@ -536,8 +548,9 @@ TEST_F(CaptureTest, StrictDropsASynFromOutsideTheNodeAndPermissiveDoesNot) {
       return std::to_string(accepted);
     });
   });
-  auto fromNode = [&](const char* source, int timeoutMs) {
-    return inNetns(node, [&] { return connectFrom(source, "10.252.0.2", kPort, timeoutMs); });
+  auto fromNode = [&](const char* source, int timeoutMs, bool destOptions = false) {
+    const char* to = std::strchr(source, ':') != nullptr ? "fd52::2" : "10.252.0.2";
+    return inNetns(node, [&] { return connectFrom(source, to, kPort, timeoutMs, destOptions); });
   };
   // From the node address (where the proxy connects from): allowed. Retried
   // until the server listens.
@@ -550,6 +563,11 @@ TEST_F(CaptureTest, StrictDropsASynFromOutsideTheNodeAndPermissiveDoesNot) {
   EXPECT_EQ(fromNode("10.252.0.9", 1500), "timeout");
   const std::uint64_t strictId = idOf(server);
   EXPECT_GE(workloadCounter(strictId, true), 1u);
+  // IPv6 too, and a SYN behind an extension header is still seen as one.
+  EXPECT_EQ(fromNode("fd52::9", 1500), "timeout");
+  const std::uint64_t dropsPlainV6 = workloadCounter(strictId, true);
+  EXPECT_EQ(fromNode("fd52::9", 1500, true), "timeout");
+  EXPECT_GT(workloadCounter(strictId, true), dropsPlainV6) << "the SYN with a destination-options header";
 
   // PERMISSIVE: the same source gets in.
   s.workloads.back().inbound = state::InboundMode::kPermissive;
@@ -557,6 +575,7 @@ TEST_F(CaptureTest, StrictDropsASynFromOutsideTheNodeAndPermissiveDoesNot) {
   EXPECT_EQ(plan.workloadsChanged, 1u);
   const std::uint64_t dropsBefore = workloadCounter(strictId, true);
   EXPECT_EQ(fromNode("10.252.0.9", 3000), "ok");
+  EXPECT_EQ(fromNode("fd52::9", 3000, true), "ok");  // so the extension header itself is no obstacle
   EXPECT_EQ(workloadCounter(strictId, true), dropsBefore);
 
   // Stop the server with a 'q' from the node address.
@@ -568,7 +587,7 @@ TEST_F(CaptureTest, StrictDropsASynFromOutsideTheNodeAndPermissiveDoesNot) {
     ::close(fd);
     return std::string();
   });
-  EXPECT_EQ(served.get(), "2");  // the trusted one and the permissive one
+  EXPECT_EQ(served.get(), "3");  // the trusted one and the two permissive ones
 }
 
 TEST_F(CaptureTest, WorkloadWhoseCgroupAppearsLaterIsRegisteredByALaterSync) {
