@@ -715,6 +715,25 @@ na_reason() {  # P CASE -> reason when no round of it ran
       "$(ratio "$(med "$p" nodemesh 12)" "$(med "$p" sidecar 12)") | $(ratio "$(med "$p" nodemesh 13)" "$(med "$p" sidecar 13)") |" \
       "$(ratio "$(med "$p" nodemesh 10)" "$(med "$p" sidecar 10)") |"
   done
+  if (( ${#PODS[@]} >= 2 )); then
+    # What one more pod costs: the slope between the smallest and the largest
+    # P. The fixed cost (one agent per node vs nothing) is in the totals above;
+    # this is the part that grows with the pods on a node.
+    lo=$(printf '%s\n' "${PODS[@]}" | sort -n | head -1); hi=$(printf '%s\n' "${PODS[@]}" | sort -n | tail -1)
+    slope() {  # CASE COLUMN -> kB per additional pod
+      awk -v a="$(med "$hi" "$1" "$2")" -v b="$(med "$lo" "$1" "$2")" -v n=$((2 * (hi - lo))) \
+        'BEGIN { if (a == "nan" || b == "nan") print "nan"; else print (a - b) / n }'
+    }
+    echo
+    echo "Memory per additional pod (slope from $lo to $hi pods per node; kB):"
+    echo
+    echo "| memory | sidecar | nodemesh | nodemesh / sidecar |"
+    echo "|---|---:|---:|---:|"
+    for m in "RSS after saturation:14" "PSS after saturation:15" "RSS idle (mesh just started):16"; do
+      col=${m##*:}; s_=$(slope sidecar "$col"); n_=$(slope nodemesh "$col")
+      echo "| ${m%:*} | $(fmt "$s_" 1) | $(fmt "$n_" 1) | $(ratio "$n_" "$s_") |"
+    done
+  fi
   echo
   echo "All rounds (latencies in µs; errors = failed + non-2xx + unanswered requests; CPU in s per 1,000 requests; memory in kB; idle RSS = right after the mesh started):"
   echo
