@@ -1172,18 +1172,14 @@ CaptureSummary Capture::stop() {
 // ---- certificates ---------------------------------------------------------------------
 
 std::optional<TestCa> makeTestCa(const std::string& dir, const std::string& name, std::string* error) {
-  TestCa ca{dir + "/" + name + ".crt", dir + "/" + name + ".key"};
-  fs::create_directories(dir);
-  RunResult r = execIn({}, {"openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
-                            "-nodes", "-keyout", ca.keyFile, "-out", ca.certFile, "-days", "2", "-subj",
-                            "/O=nodemesh e2e/CN=" + name, "-addext", "basicConstraints=critical,CA:TRUE",
-                            "-addext", "keyUsage=critical,keyCertSign,cRLSign"},
-                       60);
+  // The script operators use (docs/OPERATIONS.md), so the e2e mesh tests prove what it makes.
+  const std::string caDir = dir + "/" + name;
+  TestCa ca{caDir + "/ca.pem", caDir + "/ca-key.pem"};
+  RunResult r = execIn({}, {NM_MAKE_MESH_CA, caDir, "--days", "2", "--name", name}, 60);
   if (!r.ok()) {
     if (error) *error = r.out;
     return std::nullopt;
   }
-  ::chmod(ca.keyFile.c_str(), 0600);
   return ca;
 }
 

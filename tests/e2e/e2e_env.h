@@ -373,7 +373,8 @@ class Capture {
 struct TestCa {
   std::string certFile, keyFile;
 };
-// A self-signed P-256 CA made with the openssl CLI in dir.
+// A self-signed P-256 CA in dir/name/{ca.pem,ca-key.pem}, made by
+// deploy/make-mesh-ca.sh (the operators' script).
 std::optional<TestCa> makeTestCa(const std::string& dir, const std::string& name, std::string* error = nullptr);
 // A P-256 leaf signed by ca with one URI SAN (a SPIFFE ID), usable as a TLS
 // client or server certificate (for openssl s_client against :15008).
