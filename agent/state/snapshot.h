@@ -41,6 +41,8 @@ struct Namespace {
   bool meshed = false;  // workloads in it are captured unless they opt out
   InboundMode inbound = InboundMode::kPermissive;
   TenancyLimits limits;
+
+  bool operator==(const Namespace&) const = default;
 };
 
 struct Workload {
@@ -54,12 +56,16 @@ struct Workload {
   // The workload's own addresses (a pod's IPs): inbound connections to them
   // are attributed to this workload (policy, tenancy, STRICT mode).
   std::vector<IpAddress> addresses;
+
+  bool operator==(const Workload&) const = default;
 };
 
 // Another node of the mesh: where its proxy's HBONE port is reached.
 struct PeerNode {
   std::string name;
   IpAddress address;
+
+  bool operator==(const PeerNode&) const = default;
 };
 
 struct MeshSettings {
@@ -72,6 +78,8 @@ struct MeshSettings {
   std::uint16_t inboundPort = 15008;           // HBONE from peer nodes (node address)
   unsigned workers = 0;                        // 0: one per core
   bool socketRedirect = false;                 // sockops + sk_msg same-node shortcut
+
+  bool operator==(const MeshSettings&) const = default;
 };
 
 enum class RuleAction : std::uint8_t { kAllow, kDeny };
@@ -87,6 +95,8 @@ struct AuthorizationRule {
   std::vector<std::string> fromNamespaces;
   std::vector<std::string> toNamespaces;    // destination workload's namespace
   std::vector<std::uint16_t> toPorts;       // destination (backend) port
+
+  bool operator==(const AuthorizationRule&) const = default;
 };
 
 struct ServicePort {
@@ -94,6 +104,8 @@ struct ServicePort {
   std::uint16_t port = 0;
   Protocol protocol = Protocol::kTcp;
   std::uint16_t targetPort = 0;  // backend port unless the endpoint sets one
+
+  bool operator==(const ServicePort&) const = default;
 };
 
 struct Endpoint {
@@ -102,6 +114,8 @@ struct Endpoint {
   std::uint32_t weight = 1;           // 1..65535; 0 is refused by validation
   bool ready = true;
   std::string node;  // empty or Snapshot::nodeName: on this node; else a PeerNode's name
+
+  bool operator==(const Endpoint&) const = default;
 };
 
 struct Service {
@@ -114,6 +128,7 @@ struct Service {
   std::vector<Endpoint> endpoints;
 
   std::string qualifiedName() const { return ns + "/" + name; }
+  bool operator==(const Service&) const = default;
 };
 
 struct Snapshot {
@@ -133,6 +148,8 @@ struct Snapshot {
 
   const Namespace* findNamespace(const std::string& name) const;
   const PeerNode* findPeer(const std::string& name) const;
+  // Every field, `version` included; a field added later is compared too.
+  bool operator==(const Snapshot&) const = default;
 };
 
 using SnapshotPtr = std::shared_ptr<const Snapshot>;

@@ -334,6 +334,23 @@ TEST(KubeDecode, ReadsNodesAndPodAddresses) {
   EXPECT_FALSE(c.pods.at("shop/web-7f9c6d-abcde").hostNetwork);
 }
 
+// The source skips MODIFIED events whose decoded object is unchanged, so a
+// kubelet heartbeat must decode equal, and a change we read must not.
+TEST(KubeDecode, AHeartbeatDecodesEqualAReadinessChangeDoesNot) {
+  const json node = fixture("nodes.json")["items"][2];  // node-b
+  json beat = node;
+  beat["metadata"]["resourceVersion"] = "99999";
+  for (auto& c : beat["status"]["conditions"]) c["lastHeartbeatTime"] = "2026-11-27T15:00:00Z";
+  EXPECT_TRUE(decodeNode(node).value() == decodeNode(beat).value());
+  json notReady = node;
+  for (auto& c : notReady["status"]["conditions"])
+    if (c["type"] == "Ready") c["status"] = "False";
+  EXPECT_FALSE(decodeNode(node).value() == decodeNode(notReady).value());
+  json relabelled = node;
+  relabelled["metadata"]["labels"]["nodemesh.io/zone"] = "b";
+  EXPECT_FALSE(decodeNode(node).value() == decodeNode(relabelled).value());
+}
+
 TEST(KubeDecode, MalformedNodesSayNameAndField) {
   json node = fixture("nodes.json")["items"][2];  // node-b
   node["status"]["addresses"][0]["address"] = "192.168.56.300";

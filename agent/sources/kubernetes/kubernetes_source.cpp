@@ -66,6 +66,11 @@ bool upsert(std::map<std::string, T>& into, const nlohmann::json& object, Decode
     return false;
   }
   std::string key = obj->meta.key();
+  auto it = into.find(key);
+  // Unchanged in what we read (e.g. a Node heartbeat): no translation. Every
+  // kubelet updates its Node regularly, so without this a large cluster would
+  // make every agent retranslate several times a second for nothing.
+  if (it != into.end() && it->second == *obj) return false;
   into.insert_or_assign(key, std::move(*obj));
   return true;
 }

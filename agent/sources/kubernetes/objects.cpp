@@ -125,7 +125,6 @@ class Reader {
     m.ns = string(*md, "namespace", "metadata.namespace", namespaced);
     if (!namespaced) m.ns.clear();
     m.uid = string(*md, "uid", "metadata.uid");
-    m.resourceVersion = string(*md, "resourceVersion", "metadata.resourceVersion");
     m.labels = stringMap(*md, "labels", "metadata.labels");
     m.annotations = stringMap(*md, "annotations", "metadata.annotations");
     return m;

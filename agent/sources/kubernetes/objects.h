@@ -37,12 +37,15 @@ struct ObjectMeta {
   std::string name;
   std::string ns;  // empty for cluster-scoped objects (Namespace, Node)
   std::string uid;
-  std::string resourceVersion;
   std::map<std::string, std::string> labels;
   std::map<std::string, std::string> annotations;
 
   // "namespace/name", or "name" for cluster-scoped objects: the cache key.
   std::string key() const { return ns.empty() ? name : ns + "/" + name; }
+  // Equality of what we read, so equal objects translate alike: a MODIFIED
+  // event that changed only what we do not read (a kubelet heartbeat in a
+  // Node's conditions, managedFields, the resourceVersion) compares equal.
+  bool operator==(const ObjectMeta&) const = default;
 };
 
 struct ServicePortSpec {
@@ -51,6 +54,8 @@ struct ServicePortSpec {
   std::uint16_t port = 0;
   std::optional<std::uint16_t> targetPortNumber;  // numeric targetPort
   std::string targetPortName;                     // named targetPort (resolved per endpoint)
+
+  bool operator==(const ServicePortSpec&) const = default;
 };
 
 struct ServiceObject {
@@ -58,18 +63,24 @@ struct ServiceObject {
   std::string type;                     // ClusterIP, NodePort, LoadBalancer, ExternalName
   std::vector<std::string> clusterIPs;  // spec.clusterIPs (or [spec.clusterIP]); "None" for headless
   std::vector<ServicePortSpec> ports;
+
+  bool operator==(const ServiceObject&) const = default;
 };
 
 struct SliceEndpoint {
   std::vector<std::string> addresses;
   std::optional<bool> ready;  // conditions.ready; nullopt (unknown) counts as ready
   std::string nodeName;
+
+  bool operator==(const SliceEndpoint&) const = default;
 };
 
 struct SlicePort {
   std::string name;
   std::string protocol;
   std::optional<std::uint16_t> port;
+
+  bool operator==(const SlicePort&) const = default;
 };
 
 struct EndpointSliceObject {
@@ -78,10 +89,14 @@ struct EndpointSliceObject {
   std::string serviceName;  // label kubernetes.io/service-name
   std::vector<SliceEndpoint> endpoints;
   std::vector<SlicePort> ports;
+
+  bool operator==(const EndpointSliceObject&) const = default;
 };
 
 struct NamespaceObject {
   ObjectMeta meta;
+
+  bool operator==(const NamespaceObject&) const = default;
 };
 
 struct PodObject {
@@ -92,17 +107,23 @@ struct PodObject {
   std::string qosClass;  // Guaranteed, Burstable, BestEffort
   bool hostNetwork = false;         // spec.hostNetwork: its IPs are the node's, not its own
   std::vector<std::string> podIPs;  // status.podIPs (or [status.podIP]), validated IP literals
+
+  bool operator==(const PodObject&) const = default;
 };
 
 struct NodeAddress {
   std::string type;     // InternalIP, ExternalIP, Hostname, ...
   std::string address;  // an IP literal for InternalIP/ExternalIP (checked), else free text
+
+  bool operator==(const NodeAddress&) const = default;
 };
 
 struct NodeObject {
   ObjectMeta meta;
   std::vector<NodeAddress> addresses;  // status.addresses, in the API's order
   bool ready = false;                  // status.conditions type Ready has status "True"
+
+  bool operator==(const NodeObject&) const = default;
 };
 
 // Each decoder accepts one object as the API server writes it (list item or

@@ -238,4 +238,11 @@ Translation translate(const ClusterState& cluster, const TranslateOptions& optio
   return t;
 }
 
+bool sameState(const state::Snapshot& a, const state::Snapshot& b) {
+  if (a.version == b.version) return a == b;  // Snapshot's == compares every field
+  state::Snapshot aligned = b;
+  aligned.version = a.version;
+  return a == aligned;
+}
+
 }  // namespace nodemesh::kube

@@ -55,8 +55,7 @@ bool podOptedIn(const PodObject& pod, const NamespaceObject* ns);
 
 Translation translate(const ClusterState& cluster, const TranslateOptions& options, const PodCgroupLookup& lookup);
 
-// Snapshot equality ignoring `version`: the source only reports a change
-// (same_state.cpp).
+// Snapshot equality ignoring `version`: the source only reports a change.
 bool sameState(const state::Snapshot& a, const state::Snapshot& b);
 
 }  // namespace nodemesh::kube
